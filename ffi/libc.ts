@@ -1,0 +1,255 @@
+/**
+ * The libc boundary: every call oomwatch makes into the C library, and the
+ * only module in the project that calls `Deno.dlopen`.
+ *
+ * Each function turns a failed call into a {@link LibcError} that carries the
+ * errno, its symbolic name and the call that failed, so callers can explain
+ * the failure to a person (an mlock refused by RLIMIT_MEMLOCK, say).
+ *
+ * errno is read right after the synchronous call that set it: Deno has no API
+ * for it, and after a non-blocking (threaded) call it belongs to another
+ * thread, so `poll` reports through its return value and `revents` only.
+ *
+ * @module
+ */
+
+const library = Deno.dlopen("libc.so.6", {
+  mmap: {
+    parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"],
+    result: "pointer",
+  },
+  munmap: { parameters: ["pointer", "usize"], result: "i32" },
+  mlock: { parameters: ["pointer", "usize"], result: "i32" },
+  getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+  setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+  open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
+  close: { parameters: ["i32"], result: "i32" },
+  clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
+  __errno_location: { parameters: [], result: "pointer" },
+  // Runs on a worker thread so the event loop (signals, timers) stays free
+  // while the daemon waits; the call cannot be cancelled, so callers must
+  // always pass a finite timeout.
+  poll: {
+    parameters: ["buffer", "u64", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
+});
+
+const symbols = library.symbols;
+
+/** Symbolic names of the errno values oomwatch can meet (x86_64/aarch64). */
+const ERRNO_NAMES: Record<number, string> = {
+  1: "EPERM",
+  2: "ENOENT",
+  4: "EINTR",
+  5: "EIO",
+  9: "EBADF",
+  11: "EAGAIN",
+  12: "ENOMEM",
+  13: "EACCES",
+  14: "EFAULT",
+  16: "EBUSY",
+  22: "EINVAL",
+  24: "EMFILE",
+  28: "ENOSPC",
+  32: "EPIPE",
+  38: "ENOSYS",
+};
+
+/** The errno name of `errno`, or `errno N` for one this table lacks. */
+export function errnoName(errno: number): string {
+  return ERRNO_NAMES[errno] ?? `errno ${errno}`;
+}
+
+/** A libc call that returned failure; `errno` says why. */
+export class LibcError extends Error {
+  readonly call: string;
+  readonly errno: number;
+  readonly code: string;
+
+  constructor(call: string, errno: number) {
+    super(`${call} failed: ${errnoName(errno)}`);
+    this.name = "LibcError";
+    this.call = call;
+    this.errno = errno;
+    this.code = errnoName(errno);
+  }
+}
+
+function lastErrno(): number {
+  const location = symbols.__errno_location();
+  if (location === null) return 0;
+  return new Deno.UnsafePointerView(location).getInt32();
+}
+
+// Linux x86_64 and aarch64 share these values (asm-generic / x86 headers).
+const PROT_READ = 0x1;
+const PROT_WRITE = 0x2;
+const MAP_PRIVATE = 0x02;
+const MAP_ANONYMOUS = 0x20;
+const MAP_POPULATE = 0x8000;
+const MAP_FAILED = 0xffffffffffffffffn;
+const RLIMIT_MEMLOCK = 8;
+const RLIM_INFINITY = 0xffffffffffffffffn;
+const O_RDONLY = 0;
+const O_NONBLOCK = 0x800;
+const O_CLOEXEC = 0x80000;
+const SEEK_END = 2;
+const CLOCK_MONOTONIC = 1;
+
+/** Event bits of `poll(2)`. */
+export const POLLIN = 0x1;
+export const POLLPRI = 0x2;
+export const POLLERR = 0x8;
+export const POLLHUP = 0x10;
+export const POLLNVAL = 0x20;
+
+/** A mapping made by {@link mapAnonymous}. */
+export interface Mapping {
+  readonly address: Deno.PointerObject;
+  readonly bytes: number;
+}
+
+/**
+ * Maps `bytes` of private anonymous memory, populated (faulted in) at once.
+ * Throws {@link LibcError} (ENOMEM when the kernel cannot find the memory).
+ */
+export function mapAnonymous(bytes: number): Mapping {
+  const address = symbols.mmap(
+    null,
+    BigInt(bytes),
+    PROT_READ | PROT_WRITE,
+    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+    -1,
+    0n,
+  );
+  const errno = lastErrno();
+  if (address === null || Deno.UnsafePointer.value(address) === MAP_FAILED) {
+    throw new LibcError("mmap", errno);
+  }
+  return { address, bytes };
+}
+
+/** Locks a mapping into RAM. Throws {@link LibcError} (EPERM/ENOMEM/EAGAIN). */
+export function lockMapping(mapping: Mapping): void {
+  const result = symbols.mlock(mapping.address, BigInt(mapping.bytes));
+  if (result !== 0) throw new LibcError("mlock", lastErrno());
+}
+
+/** Unmaps a mapping; its pages, locked or not, go back to the kernel. */
+export function unmap(mapping: Mapping): void {
+  const result = symbols.munmap(mapping.address, BigInt(mapping.bytes));
+  if (result !== 0) throw new LibcError("munmap", lastErrno());
+}
+
+/** A resource limit; `null` stands for RLIM_INFINITY. */
+export interface ResourceLimit {
+  soft: bigint | null;
+  hard: bigint | null;
+}
+
+function fromRlim(value: bigint): bigint | null {
+  return value === RLIM_INFINITY ? null : value;
+}
+
+/** The process's RLIMIT_MEMLOCK in bytes. */
+export function getMemlockLimit(): ResourceLimit {
+  const buffer = new BigUint64Array(2);
+  const result = symbols.getrlimit(
+    RLIMIT_MEMLOCK,
+    new Uint8Array(buffer.buffer),
+  );
+  if (result !== 0) throw new LibcError("getrlimit", lastErrno());
+  return { soft: fromRlim(buffer[0]), hard: fromRlim(buffer[1]) };
+}
+
+/** Sets RLIMIT_MEMLOCK; `null` is RLIM_INFINITY. */
+export function setMemlockLimit(limit: ResourceLimit): void {
+  const buffer = new BigUint64Array([
+    limit.soft ?? RLIM_INFINITY,
+    limit.hard ?? RLIM_INFINITY,
+  ]);
+  const result = symbols.setrlimit(
+    RLIMIT_MEMLOCK,
+    new Uint8Array(buffer.buffer),
+  );
+  if (result !== 0) throw new LibcError("setrlimit", lastErrno());
+}
+
+function cString(text: string): Uint8Array {
+  return new TextEncoder().encode(`${text}\0`);
+}
+
+/**
+ * Opens `path` read-only and non-blocking (Deno's own files block, and a
+ * blocking read of `/dev/kmsg` would tie a thread up until the kernel logs
+ * something). Returns the file descriptor.
+ */
+export function openReadNonBlocking(path: string): number {
+  const fd = symbols.open(cString(path), O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0);
+  if (fd < 0) throw new LibcError(`open ${path}`, lastErrno());
+  return fd;
+}
+
+/** Moves a descriptor to the end of its file (for `/dev/kmsg`: the newest record). */
+export function seekToEnd(fd: number): void {
+  const result = symbols.lseek(fd, 0n, SEEK_END);
+  if (result < 0n) throw new LibcError("lseek", lastErrno());
+}
+
+/** Outcome of one non-blocking read. */
+export type ReadResult =
+  | { kind: "data"; bytes: number }
+  | { kind: "again" }
+  | { kind: "error"; error: LibcError };
+
+/** One `read(2)` into `buffer`; EAGAIN is "nothing now", not a failure. */
+export function readNonBlocking(fd: number, buffer: Uint8Array): ReadResult {
+  const result = symbols.read(fd, buffer, BigInt(buffer.byteLength));
+  if (result >= 0) return { kind: "data", bytes: Number(result) };
+  const errno = lastErrno();
+  if (errno === 11) return { kind: "again" };
+  return { kind: "error", error: new LibcError("read", errno) };
+}
+
+/** Closes a descriptor opened here; errors are ignored (nothing to undo). */
+export function closeFd(fd: number): void {
+  symbols.close(fd);
+}
+
+/**
+ * Waits until one of `fds` has one of its `events`, or `timeoutMs` passes
+ * (which must be finite: a pending poll cannot be cancelled). Resolves to the
+ * `revents` of each descriptor, all 0 on timeout.
+ */
+export async function pollFds(
+  fds: readonly { fd: number; events: number }[],
+  timeoutMs: number,
+): Promise<number[]> {
+  const table = new Uint8Array(8 * fds.length);
+  const view = new DataView(table.buffer);
+  fds.forEach((entry, index) => {
+    view.setInt32(index * 8, entry.fd, true);
+    view.setInt16(index * 8 + 4, entry.events, true);
+  });
+  const timeout = Math.max(0, Math.min(Math.ceil(timeoutMs), 2 ** 31 - 1));
+  const ready = await symbols.poll(table, BigInt(fds.length), timeout);
+  // A failed poll (EINTR) reads as "nothing ready": the caller's loop re-reads
+  // every source on each wake anyway.
+  if (ready <= 0) return fds.map(() => 0);
+  return fds.map((_, index) => view.getInt16(index * 8 + 6, true));
+}
+
+/**
+ * CLOCK_MONOTONIC in microseconds: the clock of the kernel log's timestamps
+ * (printk uses local_clock, which tracks it), so a latency measured from a
+ * kernel record to now uses one clock.
+ */
+export function monotonicMicros(): bigint {
+  const buffer = new BigInt64Array(2);
+  symbols.clock_gettime(CLOCK_MONOTONIC, new Uint8Array(buffer.buffer));
+  return buffer[0] * 1_000_000n + buffer[1] / 1000n;
+}

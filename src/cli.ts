@@ -1,0 +1,124 @@
+/**
+ * The command line: subcommand, flags and help. Pure: turns arguments into
+ * a request, or a {@link UsageError} that names the flag and the value.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import {
+  type ConfigLayer,
+  PARAMETER_NAMES,
+  parseParameter,
+  UsageError,
+} from "./core/config.ts";
+
+export type Command = "run";
+const COMMANDS: readonly Command[] = ["run"];
+
+/** What the user asked for. */
+export interface Request {
+  command: Command;
+  help: boolean;
+  version: boolean;
+  configPath?: string;
+  /** Parameters given as flags; they override the config file. */
+  flags: ConfigLayer;
+}
+
+export const HELP =
+  `oomwatch — keeps a locked memory reserve and releases it when the machine runs out of memory
+
+Usage: oomwatch [run] [options]
+
+Parameters (as in oom_ext; also accepted in the config file):
+  --bufsize MIB            size of the emergency reserve in MiB; 0 = none (default 32)
+  --gracetime SECONDS      run the panic action when an OOM episode still goes on this
+                           long after it started; 0 = never (default 0)
+  --resettime SECONDS      quiet seconds that end an episode: the reserve is re-created
+                           and the crash flag removed (default 300)
+  --crashflag 0|1          write the crash flag during an episode (default 1)
+  --crashflag-name PATH    path of the crash flag (default /oomflag); also --crashflag_name
+Detection and action:
+  --panic-action ACTION    panic (SysRq c; kernel.panic=N reboots), reboot, poweroff,
+                           or none (log only) (default panic)
+  --psi-full PERCENT       memory stall signal: share of --psi-window in which all tasks
+                           were stalled on memory (PSI full); 0 = off (default 60)
+  --psi-window SECONDS     window of that share (default 10)
+  --memcg-oom              treat OOM kills inside memory cgroups as OOM signals too
+Other:
+  --config FILE            read parameters from FILE (sysctl syntax: 'bufsize = 64' or
+                           'vm.oom_ext.bufsize = 64'); flags override it
+  --log-level LEVEL        debug, info, warn or error (default info)
+  --help                   show this help
+  --version                show the version
+
+Exit codes: 0 stopped by SIGTERM/SIGINT, 1 runtime failure, 2 invalid input.
+Environment: OOMWATCH_SYSRQ_TRIGGER=FILE makes the panic action write there (testing).
+`;
+
+type OptionSpec = { type: "string" | "boolean" };
+
+function optionTable(): Record<string, OptionSpec> {
+  const options: Record<string, OptionSpec> = {
+    help: { type: "boolean" },
+    version: { type: "boolean" },
+    config: { type: "string" },
+    "memcg-oom": { type: "boolean" },
+  };
+  for (const name of PARAMETER_NAMES) {
+    if (name === "memcg_oom") continue;
+    options[name] = { type: "string" };
+    options[name.replaceAll("_", "-")] = { type: "string" };
+  }
+  return options;
+}
+
+/** Parses `args` (without the program name). Throws {@link UsageError}. */
+export function parseCommandLine(args: readonly string[]): Request {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...args],
+      options: optionTable(),
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new UsageError(`${message.split("\n")[0]} (see oomwatch --help)`);
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length > 1) {
+    throw new UsageError(
+      `unexpected argument '${positionals[1]}' (see oomwatch --help)`,
+    );
+  }
+  const commandName = positionals[0] ?? "run";
+  const command = COMMANDS.find((known) => known === commandName);
+  if (command === undefined) {
+    throw new UsageError(
+      `unknown command '${commandName}'; known: ${COMMANDS.join(", ")}`,
+    );
+  }
+  const request: Request = {
+    command,
+    help: values.help === true,
+    version: values.version === true,
+    flags: {},
+  };
+  for (const [name, value] of Object.entries(values)) {
+    if (name === "help" || name === "version") continue;
+    if (name === "config") {
+      if (typeof value !== "string" || value === "") {
+        throw new UsageError("invalid value '' for --config: a file path");
+      }
+      request.configPath = value;
+    } else if (name === "memcg-oom") {
+      request.flags.memcgOom = value === true;
+    } else if (typeof value === "string") {
+      Object.assign(request.flags, parseParameter(name, value, `--${name}`));
+    }
+  }
+  return request;
+}

@@ -1,0 +1,279 @@
+/**
+ * The parameters of oomwatch: their names, defaults and allowed values, the
+ * config file in sysctl syntax (so an `/etc/sysctl.d` file written for
+ * `oom_ext` works as it is), and the merge of defaults, file and flags.
+ *
+ * Pure: takes text and values, never reads a file.
+ *
+ * @module
+ */
+
+/** What the daemon does when an OOM episode outlasts `gracetime`. */
+export type PanicAction = "panic" | "reboot" | "poweroff" | "none";
+export const PANIC_ACTIONS: readonly PanicAction[] = [
+  "panic",
+  "reboot",
+  "poweroff",
+  "none",
+];
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+export const LOG_LEVELS: readonly LogLevel[] = [
+  "debug",
+  "info",
+  "warn",
+  "error",
+];
+
+/** The complete configuration of a running daemon. */
+export interface Config {
+  /** Size of the emergency reserve in MiB; 0 = no reserve. */
+  bufsize: number;
+  /** Seconds into an episode after which a present OOM signal runs the panic action; 0 = never. */
+  gracetime: number;
+  /** Quiet seconds that end an episode. */
+  resettime: number;
+  /** Whether the crash flag is written and removed. */
+  crashflag: boolean;
+  /** Path of the crash flag. */
+  crashflagName: string;
+  panicAction: PanicAction;
+  /** Memory-stall threshold: percent of `psiWindow` with all tasks stalled; 0 = off. */
+  psiFull: number;
+  /** Seconds over which the stall share is measured. */
+  psiWindow: number;
+  /** Whether an OOM kill inside a memory cgroup is an OOM signal too. */
+  memcgOom: boolean;
+  logLevel: LogLevel;
+}
+
+export const DEFAULT_CONFIG: Readonly<Config> = {
+  bufsize: 32,
+  gracetime: 0,
+  resettime: 300,
+  crashflag: true,
+  crashflagName: "/oomflag",
+  panicAction: "panic",
+  psiFull: 60,
+  psiWindow: 10,
+  memcgOom: false,
+  logLevel: "info",
+};
+
+/** Invalid input: exit code 2, before any side effect. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+type Parser<T> = (raw: string) => T | undefined;
+
+interface Parameter<K extends keyof Config> {
+  field: K;
+  /** What is allowed, said to the user when a value is refused. */
+  allowed: string;
+  parse: Parser<Config[K]>;
+}
+
+function wholeNumber(min: number, max: number): Parser<number> {
+  return (raw) => {
+    if (!/^\d+$/.test(raw.trim())) return undefined;
+    const value = Number(raw.trim());
+    return value >= min && value <= max ? value : undefined;
+  };
+}
+
+function decimal(min: number, max: number): Parser<number> {
+  return (raw) => {
+    if (!/^\d+(\.\d+)?$/.test(raw.trim())) return undefined;
+    const value = Number(raw.trim());
+    return value >= min && value <= max ? value : undefined;
+  };
+}
+
+function oneOf<T extends string>(values: readonly T[]): Parser<T> {
+  return (raw) => values.find((value) => value === raw.trim());
+}
+
+const zeroOrOne: Parser<boolean> = (raw) => {
+  const text = raw.trim();
+  if (text === "1") return true;
+  if (text === "0") return false;
+  return undefined;
+};
+
+const absolutePath: Parser<string> = (raw) => {
+  const text = raw.trim();
+  return text.startsWith("/") && !text.endsWith("/") && !text.includes("\0")
+    ? text
+    : undefined;
+};
+
+const DAY = 86_400;
+
+/**
+ * Every parameter by its canonical (original, underscore) name. Flags use the
+ * same names with dashes; both spellings are accepted everywhere.
+ */
+const PARAMETERS: { [name: string]: Parameter<keyof Config> } = {
+  bufsize: {
+    field: "bufsize",
+    allowed: "a whole number of MiB, 0 (no reserve) or more",
+    parse: wholeNumber(0, 1 << 30),
+  },
+  gracetime: {
+    field: "gracetime",
+    allowed: "a whole number of seconds, 0 (never panic) to 86400",
+    parse: wholeNumber(0, DAY),
+  },
+  resettime: {
+    field: "resettime",
+    allowed: "a whole number of seconds, 1 to 86400",
+    parse: wholeNumber(1, DAY),
+  },
+  crashflag: {
+    field: "crashflag",
+    allowed: "1 (write the crash flag) or 0 (never)",
+    parse: zeroOrOne,
+  },
+  crashflag_name: {
+    field: "crashflagName",
+    allowed: "an absolute path of a file, e.g. /oomflag",
+    parse: absolutePath,
+  },
+  panic_action: {
+    field: "panicAction",
+    allowed: PANIC_ACTIONS.join(", "),
+    parse: oneOf(PANIC_ACTIONS),
+  },
+  psi_full: {
+    field: "psiFull",
+    allowed: "a percentage from 0 (off) to 100",
+    parse: decimal(0, 100),
+  },
+  psi_window: {
+    field: "psiWindow",
+    allowed: "a whole number of seconds, 2 to 600",
+    parse: wholeNumber(2, 600),
+  },
+  memcg_oom: {
+    field: "memcgOom",
+    allowed: "1 (memcg OOM kills are OOM signals) or 0",
+    parse: zeroOrOne,
+  },
+  log_level: {
+    field: "logLevel",
+    allowed: LOG_LEVELS.join(", "),
+    parse: oneOf(LOG_LEVELS),
+  },
+};
+
+/** The canonical name of a parameter spelled as a flag or key, or undefined. */
+export function canonicalName(name: string): string | undefined {
+  const canonical = name.replaceAll("-", "_");
+  return Object.hasOwn(PARAMETERS, canonical) ? canonical : undefined;
+}
+
+/** Names of all parameters, canonical spelling. */
+export const PARAMETER_NAMES: readonly string[] = Object.keys(PARAMETERS);
+
+/** A partial configuration, as one source (file or flags) gives it. */
+export type ConfigLayer = Partial<Config>;
+
+/**
+ * Parses one value. `source` says where it came from (`--bufsize`,
+ * `/etc/oomwatch.conf:3`) so the error names it.
+ */
+export function parseParameter(
+  name: string,
+  raw: string,
+  source: string,
+): ConfigLayer {
+  const canonical = canonicalName(name);
+  if (canonical === undefined) {
+    throw new UsageError(
+      `${source}: unknown parameter '${name}'; known: ${
+        PARAMETER_NAMES.join(", ")
+      }`,
+    );
+  }
+  const parameter = PARAMETERS[canonical];
+  const value = parameter.parse(raw);
+  if (value === undefined) {
+    throw new UsageError(
+      `${source}: invalid value '${raw}' for ${canonical}; allowed: ${parameter.allowed}`,
+    );
+  }
+  return { [parameter.field]: value };
+}
+
+const SYSCTL_PREFIX = "vm.oom_ext.";
+
+/**
+ * Parses a config file in sysctl.d syntax: `key = value` lines, `#` and `;`
+ * comments, keys with or without the `vm.oom_ext.` prefix (also written with
+ * slashes, as sysctl allows). A leading `-` (sysctl's "ignore failure") is
+ * accepted and ignored. Any unknown key or bad value is an error naming the
+ * file, the line, the key and the value.
+ *
+ * @example
+ * ```ts
+ * parseConfigFile("vm.oom_ext.bufsize = 64\n", "/etc/sysctl.d/oom.conf"); // { bufsize: 64 }
+ * ```
+ */
+export function parseConfigFile(text: string, path: string): ConfigLayer {
+  const layer: ConfigLayer = {};
+  text.split("\n").forEach((line, index) => {
+    const where = `${path}:${index + 1}`;
+    const content = line.trim();
+    if (content === "" || content.startsWith("#") || content.startsWith(";")) {
+      return;
+    }
+    const equals = content.indexOf("=");
+    if (equals < 0) {
+      throw new UsageError(
+        `${where}: expected 'key = value', found '${content}'`,
+      );
+    }
+    let key = content.slice(0, equals).trim().replace(/^-/, "");
+    key = key.replaceAll("/", ".");
+    if (key.startsWith(SYSCTL_PREFIX)) key = key.slice(SYSCTL_PREFIX.length);
+    Object.assign(
+      layer,
+      parseParameter(key, content.slice(equals + 1).trim(), where),
+    );
+  });
+  return layer;
+}
+
+/** Defaults, then each layer in order (later wins). */
+export function mergeConfig(...layers: ConfigLayer[]): Config {
+  return Object.assign({}, DEFAULT_CONFIG, ...layers);
+}
+
+/**
+ * Checks what depends on the machine: the reserve must fit in RAM.
+ * `memTotalBytes` comes from `/proc/meminfo`.
+ */
+export function checkAgainstMachine(
+  config: Config,
+  memTotalBytes: number,
+): void {
+  const memTotalMiB = Math.floor(memTotalBytes / 1024 / 1024);
+  if (config.bufsize >= memTotalMiB) {
+    throw new UsageError(
+      `invalid value '${config.bufsize}' for bufsize: it must be smaller than MemTotal (${memTotalMiB} MiB)`,
+    );
+  }
+}
+
+/** The configuration as `key = value` lines, the file syntax (for logs and status). */
+export function describeConfig(config: Config): string {
+  return PARAMETER_NAMES.map((name) => {
+    const value = config[PARAMETERS[name].field];
+    const text = typeof value === "boolean" ? (value ? "1" : "0") : value;
+    return `${name}=${text}`;
+  }).join(" ");
+}

@@ -1,0 +1,93 @@
+/**
+ * Parser of `/proc/pressure/memory` (PSI, Linux ≥ 4.20) and the stall meter
+ * that turns its cumulative `total` counter into a share of a time window.
+ *
+ * @module
+ */
+
+/** One line of a PSI file: averages in percent, `total` in microseconds. */
+export interface PressureLine {
+  avg10: number;
+  avg60: number;
+  avg300: number;
+  totalMicros: number;
+}
+
+/** The two lines of `/proc/pressure/memory`; `full` is null where the kernel has none. */
+export interface Pressure {
+  some: PressureLine | null;
+  full: PressureLine | null;
+}
+
+const LINE =
+  /^(some|full) avg10=(\d+(?:\.\d+)?) avg60=(\d+(?:\.\d+)?) avg300=(\d+(?:\.\d+)?) total=(\d+)$/;
+
+/**
+ * Parses the text of a PSI file. A line that is missing or malformed (a
+ * truncated read) is null rather than an error.
+ *
+ * @example
+ * ```ts
+ * parsePressure("some avg10=1.00 avg60=0.50 avg300=0.10 total=1234\n").full; // null
+ * ```
+ */
+export function parsePressure(text: string): Pressure {
+  const pressure: Pressure = { some: null, full: null };
+  for (const line of text.split("\n")) {
+    const match = LINE.exec(line.trim());
+    if (!match) continue;
+    pressure[match[1] as "some" | "full"] = {
+      avg10: Number(match[2]),
+      avg60: Number(match[3]),
+      avg300: Number(match[4]),
+      totalMicros: Number(match[5]),
+    };
+  }
+  return pressure;
+}
+
+interface StallSample {
+  atMs: number;
+  totalMicros: number;
+}
+
+/**
+ * The share of recent time in which all non-idle tasks were stalled on
+ * memory, computed from the cumulative `full total` counter rather than from
+ * `avg10`: the kernel's averages decay exponentially over fixed 10/60/300 s
+ * periods, while the counter gives the exact stall time of any window.
+ */
+export class StallMeter {
+  readonly #windowMs: number;
+  #samples: StallSample[] = [];
+
+  constructor(windowSeconds: number) {
+    this.#windowMs = windowSeconds * 1000;
+  }
+
+  /**
+   * Adds a reading of `full total` taken at `atMs` (monotonic) and returns
+   * the stalled share, in percent, of the span since the oldest sample that
+   * still lies in the window — null until two samples span some time.
+   */
+  add(atMs: number, totalMicros: number): number | null {
+    const last = this.#samples.at(-1);
+    // A counter that goes back means the reading was not from the same source
+    // (a truncated read); start the window over.
+    if (last && (totalMicros < last.totalMicros || atMs < last.atMs)) {
+      this.#samples = [];
+    }
+    this.#samples.push({ atMs, totalMicros });
+    while (
+      this.#samples.length > 2 &&
+      atMs - this.#samples[1].atMs >= this.#windowMs
+    ) {
+      this.#samples.shift();
+    }
+    const first = this.#samples[0];
+    const spanMs = atMs - first.atMs;
+    if (spanMs <= 0) return null;
+    const stalledMs = (totalMicros - first.totalMicros) / 1000;
+    return Math.min(100, (100 * stalledMs) / spanMs);
+  }
+}

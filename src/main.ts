@@ -1,0 +1,87 @@
+/**
+ * oomwatch: the entry point. Validates everything the user gave before any
+ * side effect, then runs the daemon.
+ *
+ * @module
+ */
+
+import { dirname } from "node:path";
+import { HELP, parseCommandLine } from "./cli.ts";
+import {
+  checkAgainstMachine,
+  type Config,
+  mergeConfig,
+  parseConfigFile,
+  UsageError,
+} from "./core/config.ts";
+import { Daemon } from "./shell/daemon.ts";
+import { Logger } from "./shell/log.ts";
+import { readMeminfo } from "./shell/procfs.ts";
+import { VERSION } from "./version.ts";
+
+/** Reads and checks the whole configuration; throws {@link UsageError}. */
+export function loadConfig(
+  configPath: string | undefined,
+  flags: Partial<Config>,
+): Config {
+  let fileLayer = {};
+  if (configPath !== undefined) {
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(configPath);
+    } catch (error) {
+      const reason = error instanceof Deno.errors.NotFound
+        ? "no such file"
+        : String(error);
+      throw new UsageError(
+        `invalid value '${configPath}' for --config: cannot read it (${reason})`,
+      );
+    }
+    fileLayer = parseConfigFile(text, configPath);
+  }
+  const config = mergeConfig(fileLayer, flags);
+  checkAgainstMachine(config, readMeminfo().memTotal);
+  if (config.crashflag) {
+    const directory = dirname(config.crashflagName);
+    let isDirectory = false;
+    try {
+      isDirectory = Deno.statSync(directory).isDirectory;
+    } catch {
+      // reported below
+    }
+    if (!isDirectory) {
+      throw new UsageError(
+        `invalid value '${config.crashflagName}' for crashflag_name: directory ${directory} does not exist; create it or choose another path`,
+      );
+    }
+  }
+  return config;
+}
+
+async function main(args: string[]): Promise<number> {
+  let config: Config;
+  try {
+    const request = parseCommandLine(args);
+    if (request.help) {
+      console.log(HELP);
+      return 0;
+    }
+    if (request.version) {
+      console.log(`oomwatch ${VERSION}`);
+      return 0;
+    }
+    config = loadConfig(request.configPath, request.flags);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`oomwatch: ${error.message}`);
+      return 2;
+    }
+    throw error;
+  }
+  const log = new Logger(config.logLevel);
+  return await new Daemon(config, log).run();
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,399 @@
+/**
+ * The daemon: the thin shell around the watchdog. It owns the reserve, the
+ * kernel log, the timers and the signals; it turns what it reads into
+ * observations for the watchdog and carries out the actions it returns.
+ *
+ * One loop: wait (poll on the kernel log, bounded by the next deadline and
+ * the sampling interval), read what changed, feed the watchdog, act.
+ *
+ * @module
+ */
+
+import { monotonicMicros, pollFds, POLLIN } from "../../ffi/libc.ts";
+import { type Config, describeConfig } from "../core/config.ts";
+import { formatCrashFlag } from "../core/crash_flag.ts";
+import {
+  classifyOomMessage,
+  type KernelRecord,
+  type OomConstraint,
+  type OomScope,
+} from "../core/kernel_log.ts";
+import { fallbackScope, KillLedger } from "../core/kill_ledger.ts";
+import type { Meminfo } from "../core/meminfo.ts";
+import { StallMeter } from "../core/pressure.ts";
+import {
+  type Action,
+  type Episode,
+  type OomSignal,
+  Watchdog,
+} from "../core/watchdog.ts";
+import { removeFileDurably, writeFileAtomic } from "./atomic_file.ts";
+import { KernelLogReader, KMSG_PATH } from "./kernel_log_reader.ts";
+import type { Logger } from "./log.ts";
+import { runPanicAction } from "./panic_action.ts";
+import {
+  readBootId,
+  readKernelPanicTimeout,
+  readMeminfo,
+  readOomKillCounter,
+  readPressure,
+} from "./procfs.ts";
+import { Reserve, ReserveError } from "./reserve.ts";
+import { protectFromOomKiller } from "./self_protection.ts";
+
+const MIB = 1024 * 1024;
+/** How often counters, memory and pressure are read when nothing wakes the daemon. */
+export const SAMPLE_INTERVAL_MS = 1_000;
+
+/** A kill as the daemon learned of it, from the log or the counter. */
+interface ObservedKill {
+  scope: OomScope;
+  source: "kernel log" | "oom_kill counter";
+  victim?: string;
+  memcg?: string;
+  /** Kernel timestamp of the report, for the reaction latency. */
+  kernelMicros?: number;
+}
+
+function monotonicMs(): number {
+  return Number(monotonicMicros()) / 1000;
+}
+
+/** Where the daemon's environment differs from the real machine (tests). */
+export interface DaemonEnvironment {
+  kmsgPath: string;
+}
+
+export function daemonEnvironment(): DaemonEnvironment {
+  return { kmsgPath: Deno.env.get("OOMWATCH_KMSG") || KMSG_PATH };
+}
+
+export class Daemon {
+  readonly #config: Config;
+  readonly #log: Logger;
+  readonly #watchLog: Logger;
+  readonly #environment: DaemonEnvironment;
+  readonly #reserve = new Reserve();
+  #watchdog!: Watchdog;
+  #ledger!: KillLedger;
+  #stall: StallMeter;
+  #kernelLog: KernelLogReader | null = null;
+  #pendingConstraints = new Map<number, OomConstraint>();
+  #lastSampleMs = -Infinity;
+  #lowestMemAvailable = Infinity;
+  #lastMeminfo: Meminfo | null = null;
+  #psiMissingSaid = false;
+  #bootId = readBootId();
+  #stopping = false;
+  #counters = { globalKills: 0, memcgKills: 0, stalls: 0 };
+
+  constructor(config: Config, log: Logger, environment = daemonEnvironment()) {
+    this.#config = config;
+    this.#log = log;
+    this.#watchLog = log.child("watchdog");
+    this.#environment = environment;
+    this.#stall = new StallMeter(config.psiWindow);
+  }
+
+  /**
+   * Starts the daemon and runs until SIGTERM/SIGINT. Resolves to the exit
+   * code: 1 when the reserve cannot be created at start.
+   */
+  async run(): Promise<number> {
+    const log = this.#log;
+    try {
+      this.#reserve.create(this.#config.bufsize * MIB);
+    } catch (error) {
+      if (error instanceof ReserveError) {
+        log.child("reserve").error(error.message);
+        return 1;
+      }
+      throw error;
+    }
+    this.#installSignalHandlers();
+    const scoreAdj = protectFromOomKiller(log.child("self-protection"));
+    this.#warnAboutPanicSetting();
+    this.#openKernelLog();
+    this.#watchdog = new Watchdog(this.#config, this.#reserve.held);
+    this.#ledger = new KillLedger(readOomKillCounter() ?? 0);
+    log.info(
+      `started (pid ${Deno.pid}): ${describeConfig(this.#config)}; reserve ${
+        this.#reserve.bytes / MIB
+      } MiB locked; oom_score_adj ${scoreAdj ?? "unknown"}`,
+    );
+    this.#sample(monotonicMs());
+    while (!this.#stopping) {
+      await this.#wait();
+      if (this.#stopping) break;
+      await this.#cycle(monotonicMs());
+    }
+    return 0;
+  }
+
+  #installSignalHandlers(): void {
+    const stop = (signal: string) => {
+      this.#stopping = true;
+      const released = this.#reserve.release();
+      this.#log.info(
+        `${signal}: reserve of ${released / MIB} MiB released; exiting`,
+      );
+      // A poll in flight cannot be cancelled; exit does not wait for it.
+      Deno.exit(0);
+    };
+    Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
+    Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
+  }
+
+  #warnAboutPanicSetting(): void {
+    if (this.#config.panicAction !== "panic" || this.#config.gracetime === 0) {
+      return;
+    }
+    if (readKernelPanicTimeout() === 0) {
+      this.#log.warn(
+        "kernel.panic is 0: after the panic action the machine stays halted instead of rebooting; " +
+          "set it with 'sysctl kernel.panic=10' (and in /etc/sysctl.d) or use --panic-action reboot",
+      );
+    }
+  }
+
+  #openKernelLog(): void {
+    try {
+      this.#kernelLog = KernelLogReader.open(this.#environment.kmsgPath);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      this.#log.child("kernel-log").warn(
+        `cannot read the kernel log (${reason}): OOM kills are noticed through /proc/vmstat oom_kill, ` +
+          `and a kill counts as global when MemAvailable was below 5% of MemTotal around it (see README). ` +
+          `Run oomwatch as root to read ${this.#environment.kmsgPath}`,
+      );
+    }
+  }
+
+  async #wait(): Promise<void> {
+    const now = monotonicMs();
+    const deadline = this.#watchdog.nextDeadlineMs();
+    let timeout = this.#lastSampleMs + SAMPLE_INTERVAL_MS - now;
+    if (deadline !== null) timeout = Math.min(timeout, deadline - now);
+    timeout = Math.max(0, timeout);
+    if (this.#kernelLog) {
+      await pollFds([{ fd: this.#kernelLog.fd, events: POLLIN }], timeout);
+    } else {
+      await new Promise((resolve) => setTimeout(resolve, timeout));
+    }
+  }
+
+  async #cycle(nowMs: number): Promise<void> {
+    // Log first, then the counter: the kernel counts a kill before it
+    // prints it, so every kill in the drained log is already counted.
+    for (const kill of this.#drainKernelLog()) {
+      this.#ledger.logged();
+      await this.#onKill(kill, nowMs);
+    }
+    const counter = readOomKillCounter();
+    if (counter !== null) {
+      const unexplained = this.#ledger.counter(
+        counter,
+        nowMs,
+        this.#kernelLog !== null,
+      );
+      for (let i = 0; i < unexplained; i++) {
+        const memTotal = this.#lastMeminfo?.memTotal ?? Infinity;
+        await this.#onKill({
+          scope: fallbackScope(this.#lowestMemAvailable, memTotal),
+          source: "oom_kill counter",
+        }, nowMs);
+      }
+    }
+    if (nowMs - this.#lastSampleMs >= SAMPLE_INTERVAL_MS) {
+      const stall = this.#sample(nowMs);
+      if (stall !== null) {
+        this.#counters.stalls += 1;
+        await this.#execute(this.#watchdog.signal(stall, nowMs));
+      }
+    }
+    await this.#execute(this.#watchdog.tick(nowMs, this.#lastMeminfo));
+  }
+
+  /** Reads memory and pressure; returns a stall signal when PSI says so. */
+  #sample(nowMs: number): OomSignal | null {
+    this.#lastSampleMs = nowMs;
+    const previousAvailable = this.#lastMeminfo?.memAvailable ?? Infinity;
+    try {
+      this.#lastMeminfo = readMeminfo();
+    } catch (error) {
+      this.#log.debug(`cannot read /proc/meminfo: ${error}`);
+      this.#lastMeminfo = null;
+    }
+    this.#lowestMemAvailable = Math.min(
+      previousAvailable,
+      this.#lastMeminfo?.memAvailable ?? Infinity,
+    );
+    if (this.#config.psiFull === 0) return null;
+    const pressure = readPressure();
+    if (!pressure?.full) {
+      if (!this.#psiMissingSaid) {
+        this.#psiMissingSaid = true;
+        this.#log.child("pressure").warn(
+          "no 'full' line in /proc/pressure/memory (kernel without PSI, or booted with psi=0): " +
+            "the memory-stall signal is off and OOM kills are still watched; boot with psi=1 to enable it",
+        );
+      }
+      return null;
+    }
+    const share = this.#stall.add(nowMs, pressure.full.totalMicros);
+    if (share === null || share < this.#config.psiFull) return null;
+    return {
+      kind: "memory-stall",
+      detail: `full stall ${
+        share.toFixed(0)
+      }% of the last ${this.#config.psiWindow} s`,
+    };
+  }
+
+  #drainKernelLog(): ObservedKill[] {
+    const reader = this.#kernelLog;
+    if (!reader) return [];
+    let records: KernelRecord[];
+    try {
+      records = reader.drain();
+    } catch (error) {
+      this.#log.child("kernel-log").warn(
+        `reading ${reader.path} failed (${error}); falling back to the oom_kill counter`,
+      );
+      reader.close();
+      this.#kernelLog = null;
+      return [];
+    }
+    const kills: ObservedKill[] = [];
+    for (const record of records) {
+      if (record.facility !== 0) continue; // userspace cannot fake facility 0
+      const line = classifyOomMessage(record.message);
+      if (line?.kind === "constraint") {
+        if (line.constraint.pid !== undefined) {
+          this.#pendingConstraints.set(line.constraint.pid, line.constraint);
+        }
+      } else if (line?.kind === "kill") {
+        const constraint = this.#pendingConstraints.get(line.kill.pid);
+        this.#pendingConstraints.delete(line.kill.pid);
+        const kill: ObservedKill = {
+          scope: line.kill.scope,
+          source: "kernel log",
+          victim: `${line.kill.task} (pid ${line.kill.pid})`,
+          kernelMicros: record.timestampMicros,
+        };
+        const memcg = constraint?.oomMemcg ?? constraint?.taskMemcg;
+        if (memcg !== undefined) kill.memcg = memcg;
+        kills.push(kill);
+      }
+    }
+    if (this.#pendingConstraints.size > 64) this.#pendingConstraints.clear();
+    return kills;
+  }
+
+  async #onKill(kill: ObservedKill, nowMs: number): Promise<void> {
+    const where = kill.memcg ? ` in ${kill.memcg}` : "";
+    const victim = kill.victim ?? "unknown victim";
+    if (kill.scope === "memcg") this.#counters.memcgKills += 1;
+    else this.#counters.globalKills += 1;
+    if (kill.scope === "memcg" && !this.#config.memcgOom) {
+      this.#log.child("kernel-log").info(
+        `memcg OOM kill of ${victim}${where} (from the ${kill.source}): not an OOM signal; --memcg-oom makes it one`,
+      );
+      return;
+    }
+    const signal: OomSignal = {
+      kind: kill.scope === "memcg" ? "memcg-oom" : "global-oom",
+      detail: `kill of ${victim}${where} (from the ${kill.source})`,
+    };
+    if (kill.victim) signal.victim = kill.victim;
+    await this.#execute(this.#watchdog.signal(signal, nowMs), kill);
+  }
+
+  async #execute(actions: Action[], cause?: ObservedKill): Promise<void> {
+    for (const action of actions) {
+      switch (action.kind) {
+        case "release-reserve":
+          this.#releaseReserve(cause);
+          break;
+        case "create-reserve":
+          await this.#execute(this.#recreateReserve(action.bytes));
+          break;
+        case "write-crash-flag":
+          this.#writeCrashFlag(action.episode);
+          break;
+        case "remove-crash-flag":
+          this.#removeCrashFlag();
+          break;
+        case "panic":
+          await runPanicAction(action.action, this.#log.child("panic"));
+          break;
+        case "log":
+          this.#watchLog.log(action.level, action.message);
+          break;
+      }
+    }
+  }
+
+  #releaseReserve(cause?: ObservedKill): void {
+    const released = this.#reserve.release();
+    const doneMicros = monotonicMicros();
+    const latency = cause?.kernelMicros !== undefined
+      ? `, ${
+        (Number(doneMicros - BigInt(cause.kernelMicros)) / 1000).toFixed(3)
+      } ms after the kernel's report`
+      : "";
+    this.#log.child("reserve").warn(
+      `reserve of ${released / MIB} MiB released${latency}`,
+    );
+  }
+
+  #recreateReserve(bytes: number): Action[] {
+    try {
+      this.#reserve.create(bytes);
+      return this.#watchdog.reserveCreated(true, monotonicMs());
+    } catch (error) {
+      if (!(error instanceof ReserveError)) throw error;
+      this.#log.child("reserve").warn(
+        `re-arm failed, will retry: ${error.message}`,
+      );
+      return this.#watchdog.reserveCreated(false, monotonicMs());
+    }
+  }
+
+  #writeCrashFlag(episode: Readonly<Episode>): void {
+    const path = this.#config.crashflagName;
+    const startedWall = Date.now() - (monotonicMs() - episode.startedAtMs);
+    const text = formatCrashFlag({
+      started: new Date(startedWall).toISOString(),
+      trigger: episode.trigger.kind,
+      detail: episode.trigger.detail,
+      ...(episode.trigger.victim ? { victim: episode.trigger.victim } : {}),
+      bootId: this.#bootId,
+      pid: Deno.pid,
+      episode: episode.number,
+    });
+    try {
+      writeFileAtomic(path, text);
+      this.#watchdog.crashFlagWritten(true);
+      this.#log.child("crash-flag").info(`crash flag written to ${path}`);
+    } catch (error) {
+      this.#watchdog.crashFlagWritten(false);
+      this.#log.child("crash-flag").error(
+        `cannot write the crash flag ${path}: ${error}; check that its directory is writable and its filesystem not full or read-only`,
+      );
+    }
+  }
+
+  #removeCrashFlag(): void {
+    const path = this.#config.crashflagName;
+    try {
+      if (removeFileDurably(path)) {
+        this.#log.child("crash-flag").info(`crash flag ${path} removed`);
+      }
+    } catch (error) {
+      this.#log.child("crash-flag").error(
+        `cannot remove the crash flag ${path}: ${error}`,
+      );
+    }
+  }
+}
