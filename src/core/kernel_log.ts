@@ -114,9 +114,10 @@ export function classifyOomMessage(message: string): OomLogLine {
     if (Number.isInteger(pid) && pid > 0) result.pid = pid;
     return { kind: "constraint", constraint: result };
   }
-  // The task name (comm) is at most 15 bytes but may hold spaces or ')'.
+  // The task name (comm) is at most 15 bytes but may hold spaces or ')':
+  // prefer the ')' that the kernel's own text follows, else the first one.
   const kill =
-    /^(Out of memory|Memory cgroup out of memory): Kill(?:ed)? process (\d+) \((.{0,16}?)\)(?: |$)/i
+    /^(Out of memory|Memory cgroup out of memory): Kill(?:ed)? process (\d+) (?:\((.{0,16}?)\)(?= total-vm:| score |$)|\((.{0,16}?)\)(?: |$))/i
       .exec(message);
   if (!kill) return null;
   return {
@@ -124,7 +125,7 @@ export function classifyOomMessage(message: string): OomLogLine {
     kill: {
       scope: /^memory cgroup/i.test(kill[1]) ? "memcg" : "global",
       pid: Number(kill[2]),
-      task: kill[3],
+      task: kill[3] ?? kill[4] ?? "",
     },
   };
 }

@@ -1,0 +1,106 @@
+import assert from "node:assert/strict";
+import { parseVmstat } from "../../src/core/vmstat.ts";
+import { MeminfoError, parseMeminfo } from "../../src/core/meminfo.ts";
+import { parsePressure, StallMeter } from "../../src/core/pressure.ts";
+
+const fixture = (name: string): string =>
+  Deno.readTextFileSync(new URL(`../fixtures/${name}`, import.meta.url));
+
+Deno.test("parseVmstat() reads oom_kill from a real /proc/vmstat", () => {
+  const text = fixture("vmstat.txt");
+  const expected = Number(/^oom_kill (\d+)$/m.exec(text)?.[1]);
+  assert.equal(parseVmstat(text).oomKill, expected);
+});
+
+Deno.test("parseVmstat() says null on kernels without oom_kill", () => {
+  assert.equal(parseVmstat("nr_free_pages 1\npgfault 2\n").oomKill, null);
+});
+
+Deno.test("parseVmstat() ignores a truncated last line and look-alike names", () => {
+  assert.equal(parseVmstat("oom_kill_extra 9\noom_kill 4\noom_ki").oomKill, 4);
+  assert.equal(parseVmstat("pgfault 1\noom_kill 1").oomKill, 1);
+  assert.equal(parseVmstat("oom_kill 7x\n").oomKill, null);
+  assert.equal(parseVmstat("").oomKill, null);
+});
+
+Deno.test("parseMeminfo() reads MemTotal and MemAvailable in bytes", () => {
+  const info = parseMeminfo(fixture("meminfo.txt"));
+  assert.ok(info.memTotal > 1024 * 1024 * 1024);
+  assert.ok(info.memAvailable > 0 && info.memAvailable <= info.memTotal);
+  assert.equal(info.memTotal % 1024, 0);
+});
+
+Deno.test("parseMeminfo() fails clearly on a kernel without MemAvailable", () => {
+  assert.throws(
+    () => parseMeminfo("MemTotal:  1000 kB\nMemFree: 10 kB\n"),
+    MeminfoError,
+  );
+  assert.throws(() => parseMeminfo("MemTotal:  10"), MeminfoError);
+});
+
+Deno.test("parseMeminfo() skips odd lines such as HugePages counts without unit", () => {
+  const info = parseMeminfo(
+    "MemTotal: 2048 kB\ngarbage line\nHugePages_Total:       0\nMemAvailable:    1024 kB\n",
+  );
+  assert.deepEqual(info, { memTotal: 2048 * 1024, memAvailable: 1024 * 1024 });
+});
+
+Deno.test("parsePressure() reads both lines of a real PSI file", () => {
+  const pressure = parsePressure(fixture("pressure_memory.txt"));
+  assert.ok(pressure.some);
+  assert.ok(pressure.full);
+});
+
+Deno.test("parsePressure() parses averages and total", () => {
+  const pressure = parsePressure(
+    "some avg10=12.50 avg60=3.10 avg300=0.72 total=123456789\n" +
+      "full avg10=9.01 avg60=2.00 avg300=0.50 total=98765432\n",
+  );
+  assert.deepEqual(pressure.full, {
+    avg10: 9.01,
+    avg60: 2,
+    avg300: 0.5,
+    totalMicros: 98765432,
+  });
+  assert.equal(pressure.some?.totalMicros, 123456789);
+});
+
+Deno.test("parsePressure() gives full=null where the kernel has no full line or the read was cut", () => {
+  const old = parsePressure("some avg10=0.00 avg60=0.00 avg300=0.00 total=5\n");
+  assert.equal(old.full, null);
+  assert.equal(old.some?.totalMicros, 5);
+  const cut = parsePressure(
+    "some avg10=0.00 avg60=0.00 avg300=0.00 total=5\nfull avg10=0.00 avg6",
+  );
+  assert.equal(cut.full, null);
+  assert.deepEqual(parsePressure(""), { some: null, full: null });
+});
+
+Deno.test("StallMeter computes the stalled share of its window from the total counter", () => {
+  const meter = new StallMeter(10);
+  assert.equal(meter.add(0, 0), null);
+  // 600 ms of full stall per second for ten seconds: 60%.
+  let share: number | null = null;
+  for (let second = 1; second <= 10; second++) {
+    share = meter.add(second * 1000, second * 600_000);
+  }
+  assert.ok(share !== null && Math.abs(share - 60) < 1e-9);
+  // Then five calm seconds: the window of 10 s now holds 5 s of 60%.
+  for (let second = 11; second <= 15; second++) {
+    share = meter.add(second * 1000, 6_000_000);
+  }
+  assert.ok(share !== null && Math.abs(share - 30) < 1e-9, `share ${share}`);
+});
+
+Deno.test("StallMeter starts over when the counter goes back", () => {
+  const meter = new StallMeter(10);
+  meter.add(0, 5_000_000);
+  assert.equal(meter.add(1000, 1_000), null);
+  assert.equal(meter.add(2000, 501_000), 50);
+});
+
+Deno.test("StallMeter never reports more than 100%", () => {
+  const meter = new StallMeter(10);
+  meter.add(0, 0);
+  assert.equal(meter.add(1000, 3_000_000), 100);
+});

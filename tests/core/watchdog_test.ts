@@ -1,0 +1,216 @@
+import assert from "node:assert/strict";
+import { DEFAULT_CONFIG } from "../../src/core/config.ts";
+import {
+  type Action,
+  REARM_RETRY_MS,
+  rearmRoom,
+  SIGNAL_HOLD_MS,
+  Watchdog,
+  type WatchdogConfig,
+} from "../../src/core/watchdog.ts";
+
+const MIB = 1024 * 1024;
+const GIB = 1024 * MIB;
+const plenty = { memTotal: 8 * GIB, memAvailable: 6 * GIB };
+const kill = {
+  kind: "global-oom" as const,
+  detail: "kill of hog (pid 9)",
+  victim: "hog (pid 9)",
+};
+
+function watchdog(overrides: Partial<WatchdogConfig> = {}): Watchdog {
+  return new Watchdog({ ...DEFAULT_CONFIG, ...overrides }, true);
+}
+
+/** The kinds of the actions, logs left out, in order. */
+function kinds(actions: Action[]): string[] {
+  return actions.filter((action) => action.kind !== "log").map((a) => a.kind);
+}
+
+Deno.test("the first signal releases the reserve, then writes the flag, then logs", () => {
+  const dog = watchdog();
+  const actions = dog.signal(kill, 1000);
+  assert.deepEqual(actions.map((a) => a.kind), [
+    "release-reserve",
+    "write-crash-flag",
+    "log",
+  ]);
+  assert.equal(dog.phase, "episode");
+  assert.equal(dog.reserveHeld, false);
+  assert.equal(dog.episode?.startedAtMs, 1000);
+  assert.equal(dog.counters.releases, 1);
+});
+
+Deno.test("with crashflag 0 no flag is written or removed", () => {
+  const dog = watchdog({ crashflag: false, resettime: 1 });
+  assert.deepEqual(kinds(dog.signal(kill, 0)), ["release-reserve"]);
+  assert.deepEqual(kinds(dog.tick(1000, plenty)), ["create-reserve"]);
+});
+
+Deno.test("with bufsize 0 an episode runs without a reserve and nothing is re-armed", () => {
+  const dog = new Watchdog(
+    { ...DEFAULT_CONFIG, bufsize: 0, resettime: 1 },
+    false,
+  );
+  assert.equal(dog.phase, "reserve-disabled");
+  assert.deepEqual(kinds(dog.signal(kill, 0)), ["write-crash-flag"]);
+  assert.deepEqual(kinds(dog.tick(1000, plenty)), ["remove-crash-flag"]);
+  assert.equal(dog.phase, "reserve-disabled");
+});
+
+Deno.test("signals within an episode only restart the quiet period", () => {
+  const dog = watchdog({ resettime: 10 });
+  dog.signal(kill, 0);
+  assert.deepEqual(kinds(dog.signal(kill, 5000)), []);
+  assert.deepEqual(kinds(dog.tick(14_999, plenty)), []);
+  assert.equal(dog.phase, "episode");
+  assert.equal(dog.episode?.signals, 2);
+  assert.equal(dog.nextDeadlineMs(), 15_000);
+});
+
+Deno.test("resettime quiet seconds end the episode: flag removed, reserve re-created", () => {
+  const dog = watchdog({ resettime: 2 });
+  dog.signal(kill, 0);
+  assert.deepEqual(kinds(dog.tick(1999, plenty)), []);
+  const actions = dog.tick(2000, plenty);
+  assert.deepEqual(kinds(actions), ["remove-crash-flag", "create-reserve"]);
+  assert.deepEqual(actions.find((a) => a.kind === "create-reserve"), {
+    kind: "create-reserve",
+    bytes: 32 * MIB,
+  });
+  assert.equal(dog.phase, "recovering");
+  dog.reserveCreated(true, 2000);
+  assert.equal(dog.phase, "armed");
+  assert.equal(dog.episode, null);
+});
+
+Deno.test("re-arm is refused while memory is short, and retried until there is room", () => {
+  const dog = watchdog({ resettime: 1 });
+  dog.signal(kill, 0);
+  const tight = { memTotal: 1 * GIB, memAvailable: 80 * MIB };
+  const first = dog.tick(1000, tight);
+  assert.deepEqual(kinds(first), ["remove-crash-flag"]);
+  assert.ok(
+    first.some((a) => a.kind === "log" && a.message.includes("deferred")),
+  );
+  assert.equal(dog.phase, "recovering");
+  assert.deepEqual(dog.tick(2000, tight), [], "said once, not every tick");
+  assert.deepEqual(dog.tick(3000, null), [], "no re-arm without a reading");
+  const room = rearmRoom(32 * MIB, GIB);
+  assert.deepEqual(
+    kinds(dog.tick(4000, { memTotal: GIB, memAvailable: 32 * MIB + room })),
+    ["create-reserve"],
+  );
+});
+
+Deno.test("a failed re-arm is retried after a pause", () => {
+  const dog = watchdog({ resettime: 1 });
+  dog.signal(kill, 0);
+  assert.deepEqual(kinds(dog.tick(1000, plenty)), [
+    "remove-crash-flag",
+    "create-reserve",
+  ]);
+  dog.reserveCreated(false, 1000);
+  assert.equal(dog.counters.rearmFailures, 1);
+  assert.deepEqual(kinds(dog.tick(1000 + REARM_RETRY_MS - 1, plenty)), []);
+  assert.equal(dog.nextDeadlineMs(), 1000 + REARM_RETRY_MS);
+  assert.deepEqual(kinds(dog.tick(1000 + REARM_RETRY_MS, plenty)), [
+    "create-reserve",
+  ]);
+});
+
+Deno.test("a signal while recovering starts a new episode with nothing to release", () => {
+  const dog = watchdog({ resettime: 1 });
+  dog.signal(kill, 0);
+  dog.tick(1000, { memTotal: GIB, memAvailable: 10 * MIB });
+  assert.equal(dog.phase, "recovering");
+  assert.deepEqual(kinds(dog.signal(kill, 1500)), ["write-crash-flag"]);
+  assert.equal(dog.episode?.number, 2);
+  assert.equal(dog.counters.episodes, 2);
+});
+
+Deno.test("gracetime is checked on a tick, without a new signal", () => {
+  const dog = watchdog({ gracetime: 10, resettime: 300 });
+  dog.signal(kill, 0);
+  dog.crashFlagWritten(true);
+  dog.signal(kill, 9000); // last signal before the deadline, still present at it
+  assert.equal(dog.nextDeadlineMs(), 10_000);
+  assert.deepEqual(kinds(dog.tick(9999, plenty)), []);
+  const actions = dog.tick(10_000, plenty);
+  assert.deepEqual(kinds(actions), ["panic"]);
+  assert.equal(actions.find((a) => a.kind === "panic")?.kind, "panic");
+  assert.deepEqual(
+    kinds(dog.tick(11_000, plenty)),
+    [],
+    "the panic action runs once",
+  );
+});
+
+Deno.test("a signal after gracetime runs the panic action at once", () => {
+  const dog = watchdog({ gracetime: 5, panicAction: "reboot" });
+  dog.signal(kill, 0);
+  dog.crashFlagWritten(true);
+  const actions = dog.signal(kill, 7000);
+  const panic = actions.find((a) => a.kind === "panic");
+  assert.deepEqual(panic && panic.kind === "panic" && panic.action, "reboot");
+});
+
+Deno.test("an OOM state that lapsed before gracetime does not panic a recovered machine", () => {
+  const dog = watchdog({ gracetime: 10, resettime: 300 });
+  dog.signal(kill, 0);
+  dog.crashFlagWritten(true);
+  dog.signal(kill, 10_000 - SIGNAL_HOLD_MS - 1);
+  assert.equal(dog.nextDeadlineMs(), 10_000 - SIGNAL_HOLD_MS - 1 + 300_000);
+  assert.deepEqual(kinds(dog.tick(10_000, plenty)), []);
+  assert.deepEqual(kinds(dog.tick(60_000, plenty)), []);
+  // ... but a new signal in the same episode, past gracetime, does.
+  assert.deepEqual(kinds(dog.signal(kill, 61_000)), ["panic"]);
+});
+
+Deno.test("the panic waits for the crash flag: it is written again first if it did not reach the disk", () => {
+  const dog = watchdog({ gracetime: 1 });
+  assert.deepEqual(kinds(dog.signal(kill, 0)), [
+    "release-reserve",
+    "write-crash-flag",
+  ]);
+  dog.crashFlagWritten(false);
+  assert.deepEqual(kinds(dog.signal(kill, 1500)), [
+    "write-crash-flag",
+    "panic",
+  ]);
+});
+
+Deno.test("the panic action is never run with gracetime 0", () => {
+  const dog = watchdog({ gracetime: 0 });
+  dog.signal(kill, 0);
+  for (let t = 1000; t < 100_000; t += 1000) {
+    assert.deepEqual(kinds(dog.signal(kill, t)), []);
+  }
+  assert.equal(dog.nextDeadlineMs(), 99_000 + 300_000);
+});
+
+Deno.test("a new episode after one that panicked can panic again", () => {
+  const dog = watchdog({ gracetime: 1, resettime: 1 });
+  dog.signal(kill, 0);
+  dog.crashFlagWritten(true);
+  assert.deepEqual(kinds(dog.signal(kill, 1000)), ["panic"]);
+  dog.tick(2000, plenty);
+  dog.reserveCreated(true, 2000);
+  dog.signal(kill, 3000);
+  dog.crashFlagWritten(true);
+  assert.deepEqual(kinds(dog.signal(kill, 4000)), ["panic"]);
+});
+
+Deno.test("nextDeadlineMs() is null when only a signal can change anything", () => {
+  const dog = watchdog();
+  assert.equal(dog.nextDeadlineMs(), null);
+});
+
+Deno.test("configure() with bufsize 0 cancels a pending re-arm", () => {
+  const dog = watchdog({ resettime: 1 });
+  dog.signal(kill, 0);
+  dog.tick(1000, { memTotal: GIB, memAvailable: 10 * MIB });
+  assert.equal(dog.phase, "recovering");
+  dog.configure({ ...DEFAULT_CONFIG, bufsize: 0 }, false);
+  assert.equal(dog.phase, "reserve-disabled");
+});
