@@ -74,13 +74,40 @@ function optionTable(): Record<string, OptionSpec> {
   return options;
 }
 
+/**
+ * `--bufsize -5` as `--bufsize=-5`: parseArgs refuses a value that starts
+ * with a dash as ambiguous, and the user deserves to hear what is wrong with
+ * the value itself.
+ */
+function joinNegativeValues(
+  args: readonly string[],
+  options: Record<string, OptionSpec>,
+): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i].startsWith("--") ? args[i].slice(2) : "";
+    const next = args[i + 1];
+    if (
+      options[name]?.type === "string" && next !== undefined &&
+      /^-\d/.test(next)
+    ) {
+      joined.push(`${args[i]}=${next}`);
+      i++;
+    } else {
+      joined.push(args[i]);
+    }
+  }
+  return joined;
+}
+
 /** Parses `args` (without the program name). Throws {@link UsageError}. */
 export function parseCommandLine(args: readonly string[]): Request {
+  const options = optionTable();
   let parsed;
   try {
     parsed = parseArgs({
-      args: [...args],
-      options: optionTable(),
+      args: joinNegativeValues(args, options),
+      options,
       allowPositionals: true,
       strict: true,
     });

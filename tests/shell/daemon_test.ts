@@ -1,0 +1,263 @@
+/**
+ * The real daemon, as a process: its reserve seen through VmLck, real OOM
+ * kills in a child memory cgroup, real signals.
+ */
+
+import assert from "node:assert/strict";
+import {
+  DaemonProcess,
+  temporaryDirectory,
+  waitFor,
+} from "../helpers/daemon.ts";
+import { MEMCG, MemoryCgroup } from "../helpers/memcg.ts";
+import { privilegedTest, ROOT } from "../helpers/privilege.ts";
+
+const CGROUP_LIMIT = 48 * 1024 * 1024;
+
+function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+privilegedTest("the daemon locks a 32 MiB reserve and releases it on SIGTERM", [
+  ROOT,
+], async () => {
+  const dir = temporaryDirectory();
+  const daemon = new DaemonProcess([
+    "--bufsize",
+    "32",
+    "--crashflag-name",
+    `${dir}/flag`,
+  ]);
+  try {
+    const started = Date.now();
+    await daemon.waitForLocked(32, 5_000);
+    assert.ok(Date.now() - started < 5_000);
+    const { status, log } = await daemon.stop();
+    assert.equal(status.code, 0, log);
+    assert.match(log, /SIGTERM: reserve of 32 MiB released/);
+    assert.equal(
+      daemon.lockedMiB(),
+      null,
+      "the process is gone, nothing of it stays locked",
+    );
+  } finally {
+    await daemon.kill();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+privilegedTest(
+  "with --bufsize 0 the daemon locks nothing",
+  [ROOT],
+  async () => {
+    const dir = temporaryDirectory();
+    const daemon = new DaemonProcess([
+      "--bufsize",
+      "0",
+      "--crashflag-name",
+      `${dir}/flag`,
+    ]);
+    try {
+      await daemon.waitForLog(/started \(pid \d+\)/);
+      assert.equal(daemon.lockedMiB(), 0);
+      const { status } = await daemon.stop();
+      assert.equal(status.code, 0);
+    } finally {
+      await daemon.kill();
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+);
+
+privilegedTest(
+  "a memcg OOM kill is logged and changes nothing else by default",
+  [ROOT, MEMCG],
+  async () => {
+    const dir = temporaryDirectory();
+    const flag = `${dir}/flag`;
+    const cgroup = MemoryCgroup.create(CGROUP_LIMIT);
+    const daemon = new DaemonProcess([
+      "--bufsize",
+      "32",
+      "--crashflag-name",
+      flag,
+      "--resettime",
+      "2",
+    ]);
+    try {
+      await daemon.waitForLocked(32);
+      const hog = await cgroup.runHog();
+      assert.equal(hog.signal, "SIGKILL", "the hog was OOM-killed");
+      const line = await daemon.waitForLog(
+        /memcg OOM kill of python3 \(pid \d+\) in (\S+)/,
+      );
+      assert.equal(line[1], cgroup.kernelName);
+      assert.match(daemon.log, /not an OOM signal/);
+      assert.equal(daemon.lockedMiB(), 32, "the reserve is still locked");
+      assert.equal(exists(flag), false, "no crash flag");
+      assert.doesNotMatch(daemon.log, /episode/);
+    } finally {
+      await daemon.kill();
+      cgroup.destroy();
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+);
+
+privilegedTest(
+  "with --memcg-oom a kill releases the reserve and writes the flag; resettime re-arms",
+  [ROOT, MEMCG],
+  async () => {
+    const dir = temporaryDirectory();
+    const flag = `${dir}/flag`;
+    const cgroup = MemoryCgroup.create(CGROUP_LIMIT);
+    const daemon = new DaemonProcess([
+      "--bufsize",
+      "32",
+      "--crashflag-name",
+      flag,
+      "--memcg-oom",
+      "--resettime",
+      "2",
+    ]);
+    try {
+      await daemon.waitForLocked(32);
+      const hog = await cgroup.runHog();
+      assert.equal(hog.signal, "SIGKILL");
+      const lastKill = Date.now();
+      await daemon.waitForLocked(0);
+      await waitFor("the crash flag", () => exists(flag));
+      const content = Deno.readTextFileSync(flag);
+      assert.match(content, /^trigger=memcg-oom$/m);
+      assert.match(content, /^victim=python3 \(pid \d+\)$/m);
+      const bootId = Deno.readTextFileSync("/proc/sys/kernel/random/boot_id")
+        .trim();
+      assert.match(content, new RegExp(`^boot_id=${bootId}$`, "m"));
+      assert.match(
+        daemon.log,
+        /reserve of 32 MiB released, [\d.]+ ms after the kernel's report/,
+      );
+      await daemon.waitForLocked(32, 8_000);
+      const rearmedAfter = (Date.now() - lastKill) / 1000;
+      assert.ok(
+        rearmedAfter >= 1.9 && rearmedAfter < 4,
+        `re-armed after ${rearmedAfter} s`,
+      );
+      assert.equal(exists(flag), false, "flag removed at the episode's end");
+      assert.match(daemon.log, /OOM episode 1 ended/);
+      assert.match(daemon.log, /reserve of 32 MiB re-armed/);
+      const { status } = await daemon.stop();
+      assert.equal(status.code, 0);
+    } finally {
+      await daemon.kill();
+      cgroup.destroy();
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+);
+
+async function killRepeatedly(
+  cgroup: MemoryCgroup,
+  forMs: number,
+): Promise<number> {
+  const until = Date.now() + forMs;
+  let kills = 0;
+  while (Date.now() < until) {
+    const hog = await cgroup.runHog();
+    if (hog.signal === "SIGKILL") kills += 1;
+  }
+  return kills;
+}
+
+privilegedTest(
+  "an episode that outlasts gracetime runs the panic action after the flag is on disk",
+  [ROOT, MEMCG],
+  async () => {
+    const dir = temporaryDirectory();
+    const flag = `${dir}/flag`;
+    const trigger = `${dir}/sysrq-trigger`;
+    Deno.writeTextFileSync(trigger, "");
+    const cgroup = MemoryCgroup.create(CGROUP_LIMIT);
+    const daemon = new DaemonProcess(
+      [
+        "--bufsize",
+        "8",
+        "--crashflag-name",
+        flag,
+        "--memcg-oom",
+        "--gracetime",
+        "1",
+        "--panic-action",
+        "panic",
+      ],
+      { env: { OOMWATCH_SYSRQ_TRIGGER: trigger } },
+    );
+    try {
+      await daemon.waitForLocked(8);
+      const kills = await killRepeatedly(cgroup, 2_500);
+      assert.ok(kills >= 2, `${kills} kills`);
+      await waitFor(
+        "'c' in the trigger file",
+        () => Deno.readTextFileSync(trigger) === "c",
+      );
+      assert.ok(exists(flag), "the crash flag is there");
+      assert.ok(
+        Deno.statSync(flag).mtime!.getTime() <=
+          Deno.statSync(trigger).mtime!.getTime(),
+        "the flag was written before the trigger",
+      );
+      const log = daemon.log;
+      const written = log.indexOf("crash flag written");
+      const panic = log.indexOf("running panic action 'panic'");
+      assert.ok(written >= 0 && panic > written, log);
+      assert.match(log, /beyond gracetime 1 s/);
+      assert.equal(Deno.readTextFileSync(trigger), "c", "written once");
+    } finally {
+      await daemon.kill();
+      cgroup.destroy();
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+);
+
+privilegedTest(
+  "with --panic-action none nothing is written to the trigger and the log says what would have been",
+  [ROOT, MEMCG],
+  async () => {
+    const dir = temporaryDirectory();
+    const trigger = `${dir}/sysrq-trigger`;
+    Deno.writeTextFileSync(trigger, "");
+    const cgroup = MemoryCgroup.create(CGROUP_LIMIT);
+    const daemon = new DaemonProcess(
+      [
+        "--bufsize",
+        "8",
+        "--crashflag-name",
+        `${dir}/flag`,
+        "--memcg-oom",
+        "--gracetime",
+        "1",
+        "--panic-action",
+        "none",
+      ],
+      { env: { OOMWATCH_SYSRQ_TRIGGER: trigger } },
+    );
+    try {
+      await daemon.waitForLocked(8);
+      await killRepeatedly(cgroup, 2_500);
+      await daemon.waitForLog(
+        /panic action is 'none': nothing done \(action 'panic' would have written 'c' to/,
+      );
+      assert.equal(Deno.readTextFileSync(trigger), "");
+    } finally {
+      await daemon.kill();
+      cgroup.destroy();
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+);

@@ -1,0 +1,98 @@
+/**
+ * What the daemon does when the kernel refuses it something: an mlock beyond
+ * RLIMIT_MEMLOCK, an oom_score_adj below 0 without CAP_SYS_RESOURCE.
+ */
+
+import assert from "node:assert/strict";
+import { DaemonProcess, temporaryDirectory } from "../helpers/daemon.ts";
+import { privilegedTest, ROOT } from "../helpers/privilege.ts";
+
+function commandExists(name: string): boolean {
+  return ["/usr/bin", "/bin", "/usr/sbin", "/sbin"].some((dir) => {
+    try {
+      return Deno.statSync(`${dir}/${name}`).isFile;
+    } catch {
+      return false;
+    }
+  });
+}
+
+const SETPRIV = {
+  name: "setpriv and prlimit (util-linux)",
+  missing: () =>
+    commandExists("setpriv") && commandExists("prlimit")
+      ? null
+      : "not installed",
+};
+
+privilegedTest(
+  "an mlock refused by RLIMIT_MEMLOCK exits 1 naming the limit and the fix",
+  [ROOT, SETPRIV],
+  async () => {
+    const dir = temporaryDirectory();
+    // Root without CAP_IPC_LOCK is bound by RLIMIT_MEMLOCK, here 1 MiB.
+    const daemon = new DaemonProcess([
+      "--bufsize",
+      "32",
+      "--crashflag-name",
+      `${dir}/flag`,
+    ], {
+      wrapper: [
+        "prlimit",
+        "--memlock=1048576:1048576",
+        "setpriv",
+        "--bounding-set=-ipc_lock",
+        "--inh-caps=-ipc_lock",
+        "--",
+      ],
+    });
+    try {
+      const { status, log } = await daemon.finished();
+      assert.equal(status.code, 1, log);
+      assert.match(log, /cannot lock the 32 MiB reserve/);
+      assert.match(log, /RLIMIT_MEMLOCK is 1 MiB/);
+      assert.match(log, /CAP_IPC_LOCK/);
+      assert.match(log, /LimitMEMLOCK=infinity/);
+      assert.match(log, /ulimit -l unlimited/);
+      assert.deepEqual([...Deno.readDirSync(dir)], []);
+    } finally {
+      await daemon.kill();
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+);
+
+privilegedTest(
+  "the daemon asks for oom_score_adj -1000 and warns once, naming the fix, where the kernel refuses",
+  [ROOT],
+  async () => {
+    const dir = temporaryDirectory();
+    const daemon = new DaemonProcess([
+      "--bufsize",
+      "0",
+      "--crashflag-name",
+      `${dir}/flag`,
+    ]);
+    try {
+      await daemon.waitForLog(/started \(pid \d+\)/);
+      const value = Number(
+        Deno.readTextFileSync(`/proc/${daemon.pid}/oom_score_adj`).trim(),
+      );
+      const warnings = daemon.log.match(/cannot set oom_score_adj to -1000/g) ??
+        [];
+      if (value === -1000) {
+        assert.equal(warnings.length, 0, "no warning where it worked");
+      } else {
+        assert.equal(warnings.length, 1, daemon.log);
+        assert.match(daemon.log, /CAP_SYS_RESOURCE/);
+        assert.match(daemon.log, /OOMScoreAdjust=-1000/);
+        assert.match(daemon.log, new RegExp(`oom_score_adj ${value}\\b`));
+      }
+      const { status } = await daemon.stop();
+      assert.equal(status.code, 0);
+    } finally {
+      await daemon.kill();
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+);
