@@ -1,3 +1,6 @@
+// Tests read small files synchronously between awaits; nothing here is a
+// hot path.
+// deno-lint-ignore-file no-sync-fn-in-async-fn
 /**
  * Bad input stops the daemon with exit code 2 and a message naming the key
  * and the value, before any side effect: no reserve, no flag, no file.

@@ -1,3 +1,6 @@
+// Tests read small files synchronously between awaits; nothing here is a
+// hot path.
+// deno-lint-ignore-file no-sync-fn-in-async-fn
 /**
  * The real daemon, as a process: its reserve seen through VmLck, real OOM
  * kills in a child memory cgroup, real signals.
@@ -6,6 +9,7 @@
 import assert from "node:assert/strict";
 import {
   DaemonProcess,
+  statusBytes,
   temporaryDirectory,
   waitFor,
 } from "../helpers/daemon.ts";
@@ -257,6 +261,97 @@ privilegedTest(
     } finally {
       await daemon.kill();
       cgroup.destroy();
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+);
+
+privilegedTest(
+  "without the kernel log, a kill is still noticed through oom_kill and attributed by the fallback",
+  [ROOT, MEMCG],
+  async () => {
+    const dir = temporaryDirectory();
+    const cgroup = MemoryCgroup.create(CGROUP_LIMIT);
+    const daemon = new DaemonProcess(
+      ["--bufsize", "8", "--crashflag-name", `${dir}/flag`],
+      { env: { OOMWATCH_KMSG: `${dir}/no-kmsg` } },
+    );
+    try {
+      await daemon.waitForLog(/cannot read the kernel log .*ENOENT.*oom_kill/);
+      await daemon.waitForLog(/started \(pid/);
+      assert.equal(daemon.lockedMiB(), 8);
+      const hog = await cgroup.runHog();
+      assert.equal(hog.signal, "SIGKILL");
+      // Plenty of memory is available, so the fallback says memcg.
+      await daemon.waitForLog(
+        /memcg OOM kill of unknown victim \(from the oom_kill counter\)/,
+      );
+      assert.equal(daemon.lockedMiB(), 8);
+      assert.equal(exists(`${dir}/flag`), false);
+    } finally {
+      await daemon.kill();
+      cgroup.destroy();
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+);
+
+function childrenOf(pid: number): number[] {
+  try {
+    return Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`).trim()
+      .split(/\s+/).filter((p) => p !== "").map(Number);
+  } catch {
+    return [];
+  }
+}
+
+privilegedTest(
+  "'deno task start --bufsize 32' runs in the foreground, locks 32 MiB within 5 s, and exits 0 on SIGTERM",
+  [ROOT],
+  async () => {
+    const dir = temporaryDirectory();
+    const task = new Deno.Command(Deno.execPath(), {
+      args: [
+        "task",
+        "start",
+        "--bufsize",
+        "32",
+        "--crashflag-name",
+        `${dir}/flag`,
+      ],
+      cwd: new URL("../..", import.meta.url).pathname,
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const stderr = new Response(task.stderr).text();
+    try {
+      const started = Date.now();
+      const daemonPid = await waitFor("the daemon under deno task", () => {
+        const found = childrenOf(task.pid).find((pid) =>
+          Deno.readTextFileSync(`/proc/${pid}/cmdline`).includes("src/main.ts")
+        );
+        return found;
+      }, 5_000);
+      await waitFor("VmLck of 32 MiB", () => {
+        const locked = statusBytes(daemonPid, "VmLck");
+        return locked !== null && Math.abs(locked / 1024 / 1024 - 32) <= 1;
+      }, 5_000 - (Date.now() - started));
+      task.kill("SIGTERM");
+      const status = await task.status;
+      assert.equal(status.code, 0, await stderr);
+      await waitFor(
+        "the daemon to be gone",
+        () => statusBytes(daemonPid, "VmLck") === null,
+      );
+    } finally {
+      try {
+        task.kill("SIGKILL");
+      } catch {
+        // exited
+      }
+      await task.status;
+      await stderr;
       Deno.removeSync(dir, { recursive: true });
     }
   },

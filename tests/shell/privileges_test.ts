@@ -1,3 +1,6 @@
+// Tests read small files synchronously between awaits; nothing here is a
+// hot path.
+// deno-lint-ignore-file no-sync-fn-in-async-fn
 /**
  * What the daemon does when the kernel refuses it something: an mlock beyond
  * RLIMIT_MEMLOCK, an oom_score_adj below 0 without CAP_SYS_RESOURCE.
