@@ -11,7 +11,7 @@
 
 import { monotonicMicros, pollFds, POLLIN } from "../../ffi/libc.ts";
 import { type Config, describeConfig } from "../core/config.ts";
-import { formatCrashFlag } from "../core/crash_flag.ts";
+import { formatCrashFlag, parseCrashFlag } from "../core/crash_flag.ts";
 import {
   classifyOomMessage,
   type KernelRecord,
@@ -113,6 +113,7 @@ export class Daemon {
     this.#installSignalHandlers();
     const scoreAdj = protectFromOomKiller(log.child("self-protection"));
     this.#warnAboutPanicSetting();
+    this.#reportLeftoverCrashFlag();
     this.#openKernelLog();
     this.#watchdog = new Watchdog(this.#config, this.#reserve.held);
     this.#ledger = new KillLedger(readOomKillCounter() ?? 0);
@@ -154,6 +155,30 @@ export class Daemon {
           "set it with 'sysctl kernel.panic=10' (and in /etc/sysctl.d) or use --panic-action reboot",
       );
     }
+  }
+
+  /** A flag found at start is evidence for the operator: report it, keep it. */
+  #reportLeftoverCrashFlag(): void {
+    if (!this.#config.crashflag) return;
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(this.#config.crashflagName);
+    } catch {
+      return;
+    }
+    const flag = parseCrashFlag(text);
+    const when = flag.bootId === this.#bootId
+      ? "earlier in this boot (oomwatch was restarted during an episode)"
+      : `in an earlier boot (${
+        flag.bootId ?? "unknown boot id"
+      }): the machine went down during an OOM episode`;
+    this.#log.child("crash-flag").warn(
+      `crash flag ${this.#config.crashflagName} found, written ${when}; started ${
+        flag.started ?? "at an unknown time"
+      } by ${
+        flag.trigger ?? "an unknown trigger"
+      }. Left in place; remove it once seen`,
+    );
   }
 
   #openKernelLog(): void {

@@ -356,3 +356,31 @@ privilegedTest(
     }
   },
 );
+
+privilegedTest(
+  "a crash flag left from an earlier boot is reported at start and left in place",
+  [ROOT],
+  async () => {
+    const dir = temporaryDirectory();
+    const flag = `${dir}/flag`;
+    const text =
+      "started=2026-01-01T00:00:00.000Z\ntrigger=global-oom\nboot_id=00000000-0000-0000-0000-000000000000\n";
+    Deno.writeTextFileSync(flag, text);
+    const daemon = new DaemonProcess([
+      "--bufsize",
+      "0",
+      "--crashflag-name",
+      flag,
+    ]);
+    try {
+      await daemon.waitForLog(
+        /crash flag .* found, written in an earlier boot \(00000000-0000-0000-0000-000000000000\): the machine went down during an OOM episode/,
+      );
+      await daemon.stop();
+      assert.equal(Deno.readTextFileSync(flag), text);
+    } finally {
+      await daemon.kill();
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+);
