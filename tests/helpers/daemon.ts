@@ -4,6 +4,8 @@
  */
 
 import { ENTRY_PATH, runFlags } from "../../scripts/run_flags.ts";
+import { readStatusBytes } from "../../src/shell/procfs.ts";
+import { MemoryCgroup } from "./memcg.ts";
 
 const MIB = 1024 * 1024;
 
@@ -22,17 +24,6 @@ export async function waitFor<T>(
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     }
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
-}
-
-/** A field of /proc/<pid>/status in bytes, or null when the process is gone. */
-export function statusBytes(pid: number, field: string): number | null {
-  try {
-    const text = Deno.readTextFileSync(`/proc/${pid}/status`);
-    const match = new RegExp(`^${field}:\\s+(\\d+) kB$`, "m").exec(text);
-    return match ? Number(match[1]) * 1024 : null;
-  } catch {
-    return null;
   }
 }
 
@@ -97,7 +88,7 @@ export class DaemonProcess {
 
   /** Locked memory of the daemon in MiB (0 when it has none, null when gone). */
   lockedMiB(): number | null {
-    const bytes = statusBytes(this.pid, "VmLck");
+    const bytes = readStatusBytes(this.pid, "VmLck");
     return bytes === null ? null : bytes / MIB;
   }
 
@@ -149,4 +140,54 @@ export class DaemonProcess {
 /** A fresh temporary directory for crash flags and trigger files. */
 export function temporaryDirectory(): string {
   return Deno.makeTempDirSync({ prefix: "oomwatch-test-" });
+}
+
+/** Everything one test sets up, cleaned up however the test ends. */
+export interface Scenario {
+  /** A fresh temporary directory. */
+  dir: string;
+  /** `${dir}/flag`, passed to every daemon as --crashflag-name. */
+  flag: string;
+  /** A child memory cgroup, when asked for. */
+  cgroup: MemoryCgroup;
+  /** Starts a daemon with `args` and --crashflag-name; killed at the end. */
+  start(args: string[], options?: DaemonOptions): DaemonProcess;
+}
+
+/**
+ * Runs `body` with a temporary directory (and a memory cgroup of
+ * `cgroupLimit` bytes when given), then kills every daemon it started and
+ * removes the cgroup and the directory, whether `body` passed or threw.
+ */
+export async function withScenario(
+  cgroupLimit: number | null,
+  body: (scenario: Scenario) => Promise<void>,
+): Promise<void> {
+  const dir = temporaryDirectory();
+  const daemons: DaemonProcess[] = [];
+  let cgroup: MemoryCgroup | null = null;
+  try {
+    if (cgroupLimit !== null) cgroup = MemoryCgroup.create(cgroupLimit);
+    const flag = `${dir}/flag`;
+    await body({
+      dir,
+      flag,
+      get cgroup(): MemoryCgroup {
+        if (!cgroup) throw new Error("this scenario has no cgroup");
+        return cgroup;
+      },
+      start(args: string[], options?: DaemonOptions): DaemonProcess {
+        const daemon = new DaemonProcess(
+          [...args, "--crashflag-name", flag],
+          options,
+        );
+        daemons.push(daemon);
+        return daemon;
+      },
+    });
+  } finally {
+    for (const daemon of daemons) await daemon.kill();
+    cgroup?.destroy();
+    Deno.removeSync(dir, { recursive: true });
+  }
 }

@@ -7,13 +7,13 @@
  */
 
 import assert from "node:assert/strict";
+import { readStatusBytes } from "../../src/shell/procfs.ts";
 import {
-  DaemonProcess,
-  statusBytes,
   temporaryDirectory,
   waitFor,
+  withScenario,
 } from "../helpers/daemon.ts";
-import { MEMCG, MemoryCgroup } from "../helpers/memcg.ts";
+import { MEMCG, type MemoryCgroup } from "../helpers/memcg.ts";
 import { privilegedTest, ROOT } from "../helpers/privilege.ts";
 
 const CGROUP_LIMIT = 48 * 1024 * 1024;
@@ -27,73 +27,58 @@ function exists(path: string): boolean {
   }
 }
 
-privilegedTest("the daemon locks a 32 MiB reserve and releases it on SIGTERM", [
-  ROOT,
-], async () => {
-  const dir = temporaryDirectory();
-  const daemon = new DaemonProcess([
-    "--bufsize",
-    "32",
-    "--crashflag-name",
-    `${dir}/flag`,
-  ]);
-  try {
-    const started = Date.now();
-    await daemon.waitForLocked(32, 5_000);
-    assert.ok(Date.now() - started < 5_000);
-    const { status, log } = await daemon.stop();
-    assert.equal(status.code, 0, log);
-    assert.match(log, /SIGTERM: reserve of 32 MiB released/);
-    assert.equal(
-      daemon.lockedMiB(),
-      null,
-      "the process is gone, nothing of it stays locked",
-    );
-  } finally {
-    await daemon.kill();
-    Deno.removeSync(dir, { recursive: true });
+async function killRepeatedly(
+  cgroup: MemoryCgroup,
+  forMs: number,
+): Promise<number> {
+  const until = Date.now() + forMs;
+  let kills = 0;
+  while (Date.now() < until) {
+    const hog = await cgroup.runHog();
+    if (hog.signal === "SIGKILL") kills += 1;
   }
-});
+  return kills;
+}
+
+privilegedTest(
+  "the daemon locks a 32 MiB reserve and releases it on SIGTERM",
+  [ROOT],
+  () =>
+    withScenario(null, async ({ start }) => {
+      const daemon = start(["--bufsize", "32"]);
+      const started = Date.now();
+      await daemon.waitForLocked(32, 5_000);
+      assert.ok(Date.now() - started < 5_000);
+      const { status, log } = await daemon.stop();
+      assert.equal(status.code, 0, log);
+      assert.match(log, /SIGTERM: reserve of 32 MiB released/);
+      assert.equal(
+        daemon.lockedMiB(),
+        null,
+        "gone: nothing of it stays locked",
+      );
+    }),
+);
 
 privilegedTest(
   "with --bufsize 0 the daemon locks nothing",
   [ROOT],
-  async () => {
-    const dir = temporaryDirectory();
-    const daemon = new DaemonProcess([
-      "--bufsize",
-      "0",
-      "--crashflag-name",
-      `${dir}/flag`,
-    ]);
-    try {
+  () =>
+    withScenario(null, async ({ start }) => {
+      const daemon = start(["--bufsize", "0"]);
       await daemon.waitForLog(/started \(pid \d+\)/);
       assert.equal(daemon.lockedMiB(), 0);
       const { status } = await daemon.stop();
       assert.equal(status.code, 0);
-    } finally {
-      await daemon.kill();
-      Deno.removeSync(dir, { recursive: true });
-    }
-  },
+    }),
 );
 
 privilegedTest(
   "a memcg OOM kill is logged and changes nothing else by default",
   [ROOT, MEMCG],
-  async () => {
-    const dir = temporaryDirectory();
-    const flag = `${dir}/flag`;
-    const cgroup = MemoryCgroup.create(CGROUP_LIMIT);
-    const daemon = new DaemonProcess([
-      "--bufsize",
-      "32",
-      "--crashflag-name",
-      flag,
-      "--resettime",
-      "2",
-    ]);
-    try {
+  () =>
+    withScenario(CGROUP_LIMIT, async ({ start, cgroup, flag }) => {
+      const daemon = start(["--bufsize", "32", "--resettime", "2"]);
       await daemon.waitForLocked(32);
       const hog = await cgroup.runHog();
       assert.equal(hog.signal, "SIGKILL", "the hog was OOM-killed");
@@ -105,31 +90,21 @@ privilegedTest(
       assert.equal(daemon.lockedMiB(), 32, "the reserve is still locked");
       assert.equal(exists(flag), false, "no crash flag");
       assert.doesNotMatch(daemon.log, /episode/);
-    } finally {
-      await daemon.kill();
-      cgroup.destroy();
-      Deno.removeSync(dir, { recursive: true });
-    }
-  },
+    }),
 );
 
 privilegedTest(
   "with --memcg-oom a kill releases the reserve and writes the flag; resettime re-arms",
   [ROOT, MEMCG],
-  async () => {
-    const dir = temporaryDirectory();
-    const flag = `${dir}/flag`;
-    const cgroup = MemoryCgroup.create(CGROUP_LIMIT);
-    const daemon = new DaemonProcess([
-      "--bufsize",
-      "32",
-      "--crashflag-name",
-      flag,
-      "--memcg-oom",
-      "--resettime",
-      "2",
-    ]);
-    try {
+  () =>
+    withScenario(CGROUP_LIMIT, async ({ start, cgroup, flag }) => {
+      const daemon = start([
+        "--bufsize",
+        "32",
+        "--memcg-oom",
+        "--resettime",
+        "2",
+      ]);
       await daemon.waitForLocked(32);
       const hog = await cgroup.runHog();
       assert.equal(hog.signal, "SIGKILL");
@@ -139,8 +114,9 @@ privilegedTest(
       const content = Deno.readTextFileSync(flag);
       assert.match(content, /^trigger=memcg-oom$/m);
       assert.match(content, /^victim=python3 \(pid \d+\)$/m);
-      const bootId = Deno.readTextFileSync("/proc/sys/kernel/random/boot_id")
-        .trim();
+      const bootId = Deno.readTextFileSync(
+        "/proc/sys/kernel/random/boot_id",
+      ).trim();
       assert.match(content, new RegExp(`^boot_id=${bootId}$`, "m"));
       assert.match(
         daemon.log,
@@ -157,51 +133,20 @@ privilegedTest(
       assert.match(daemon.log, /reserve of 32 MiB re-armed/);
       const { status } = await daemon.stop();
       assert.equal(status.code, 0);
-    } finally {
-      await daemon.kill();
-      cgroup.destroy();
-      Deno.removeSync(dir, { recursive: true });
-    }
-  },
+    }),
 );
-
-async function killRepeatedly(
-  cgroup: MemoryCgroup,
-  forMs: number,
-): Promise<number> {
-  const until = Date.now() + forMs;
-  let kills = 0;
-  while (Date.now() < until) {
-    const hog = await cgroup.runHog();
-    if (hog.signal === "SIGKILL") kills += 1;
-  }
-  return kills;
-}
 
 privilegedTest(
   "an episode that outlasts gracetime runs the panic action after the flag is on disk",
   [ROOT, MEMCG],
-  async () => {
-    const dir = temporaryDirectory();
-    const flag = `${dir}/flag`;
-    const trigger = `${dir}/sysrq-trigger`;
-    Deno.writeTextFileSync(trigger, "");
-    const cgroup = MemoryCgroup.create(CGROUP_LIMIT);
-    const daemon = new DaemonProcess(
-      [
-        "--bufsize",
-        "8",
-        "--crashflag-name",
-        flag,
-        "--memcg-oom",
-        "--gracetime",
-        "1",
-        "--panic-action",
-        "panic",
-      ],
-      { env: { OOMWATCH_SYSRQ_TRIGGER: trigger } },
-    );
-    try {
+  () =>
+    withScenario(CGROUP_LIMIT, async ({ start, cgroup, flag, dir }) => {
+      const trigger = `${dir}/sysrq-trigger`;
+      Deno.writeTextFileSync(trigger, "");
+      const daemon = start(
+        ["--bufsize", "8", "--memcg-oom", "--gracetime", "1"],
+        { env: { OOMWATCH_SYSRQ_TRIGGER: trigger } },
+      );
       await daemon.waitForLocked(8);
       const kills = await killRepeatedly(cgroup, 2_500);
       assert.ok(kills >= 2, `${kills} kills`);
@@ -221,63 +166,48 @@ privilegedTest(
       assert.ok(written >= 0 && panic > written, log);
       assert.match(log, /beyond gracetime 1 s/);
       assert.equal(Deno.readTextFileSync(trigger), "c", "written once");
-    } finally {
-      await daemon.kill();
-      cgroup.destroy();
-      Deno.removeSync(dir, { recursive: true });
-    }
-  },
+    }),
 );
 
 privilegedTest(
   "with --panic-action none nothing is written to the trigger and the log says what would have been",
   [ROOT, MEMCG],
-  async () => {
-    const dir = temporaryDirectory();
-    const trigger = `${dir}/sysrq-trigger`;
-    Deno.writeTextFileSync(trigger, "");
-    const cgroup = MemoryCgroup.create(CGROUP_LIMIT);
-    const daemon = new DaemonProcess(
-      [
-        "--bufsize",
-        "8",
-        "--crashflag-name",
-        `${dir}/flag`,
-        "--memcg-oom",
-        "--gracetime",
-        "1",
-        "--panic-action",
-        "none",
-      ],
-      { env: { OOMWATCH_SYSRQ_TRIGGER: trigger } },
-    );
-    try {
+  () =>
+    withScenario(CGROUP_LIMIT, async ({ start, cgroup, dir }) => {
+      const trigger = `${dir}/sysrq-trigger`;
+      Deno.writeTextFileSync(trigger, "");
+      const daemon = start(
+        [
+          "--bufsize",
+          "8",
+          "--memcg-oom",
+          "--gracetime",
+          "1",
+          "--panic-action",
+          "none",
+        ],
+        { env: { OOMWATCH_SYSRQ_TRIGGER: trigger } },
+      );
       await daemon.waitForLocked(8);
       await killRepeatedly(cgroup, 2_500);
       await daemon.waitForLog(
         /panic action is 'none': nothing done \(action 'panic' would have written 'c' to/,
       );
       assert.equal(Deno.readTextFileSync(trigger), "");
-    } finally {
-      await daemon.kill();
-      cgroup.destroy();
-      Deno.removeSync(dir, { recursive: true });
-    }
-  },
+    }),
 );
 
 privilegedTest(
   "without the kernel log, a kill is still noticed through oom_kill and attributed by the fallback",
   [ROOT, MEMCG],
-  async () => {
-    const dir = temporaryDirectory();
-    const cgroup = MemoryCgroup.create(CGROUP_LIMIT);
-    const daemon = new DaemonProcess(
-      ["--bufsize", "8", "--crashflag-name", `${dir}/flag`],
-      { env: { OOMWATCH_KMSG: `${dir}/no-kmsg` } },
-    );
-    try {
-      await daemon.waitForLog(/cannot read the kernel log .*ENOENT.*oom_kill/);
+  () =>
+    withScenario(CGROUP_LIMIT, async ({ start, cgroup, flag, dir }) => {
+      const daemon = start(["--bufsize", "8"], {
+        env: { OOMWATCH_KMSG: `${dir}/no-kmsg` },
+      });
+      await daemon.waitForLog(
+        /cannot read the kernel log .*ENOENT.*oom_kill/,
+      );
       await daemon.waitForLog(/started \(pid/);
       assert.equal(daemon.lockedMiB(), 8);
       const hog = await cgroup.runHog();
@@ -287,13 +217,25 @@ privilegedTest(
         /memcg OOM kill of unknown victim \(from the oom_kill counter\)/,
       );
       assert.equal(daemon.lockedMiB(), 8);
-      assert.equal(exists(`${dir}/flag`), false);
-    } finally {
-      await daemon.kill();
-      cgroup.destroy();
-      Deno.removeSync(dir, { recursive: true });
-    }
-  },
+      assert.equal(exists(flag), false);
+    }),
+);
+
+privilegedTest(
+  "a crash flag left from an earlier boot is reported at start and left in place",
+  [ROOT],
+  () =>
+    withScenario(null, async ({ start, flag }) => {
+      const text = "started=2026-01-01T00:00:00.000Z\ntrigger=global-oom\n" +
+        "boot_id=00000000-0000-0000-0000-000000000000\n";
+      Deno.writeTextFileSync(flag, text);
+      const daemon = start(["--bufsize", "0"]);
+      await daemon.waitForLog(
+        /crash flag .* found, written in an earlier boot \(00000000-0000-0000-0000-000000000000\): the machine went down during an OOM episode/,
+      );
+      await daemon.stop();
+      assert.equal(Deno.readTextFileSync(flag), text);
+    }),
 );
 
 function childrenOf(pid: number): number[] {
@@ -327,14 +269,18 @@ privilegedTest(
     const stderr = new Response(task.stderr).text();
     try {
       const started = Date.now();
-      const daemonPid = await waitFor("the daemon under deno task", () => {
-        const found = childrenOf(task.pid).find((pid) =>
-          Deno.readTextFileSync(`/proc/${pid}/cmdline`).includes("src/main.ts")
-        );
-        return found;
-      }, 5_000);
+      const daemonPid = await waitFor(
+        "the daemon under deno task",
+        () =>
+          childrenOf(task.pid).find((pid) =>
+            Deno.readTextFileSync(`/proc/${pid}/cmdline`).includes(
+              "src/main.ts",
+            )
+          ),
+        5_000,
+      );
       await waitFor("VmLck of 32 MiB", () => {
-        const locked = statusBytes(daemonPid, "VmLck");
+        const locked = readStatusBytes(daemonPid, "VmLck");
         return locked !== null && Math.abs(locked / 1024 / 1024 - 32) <= 1;
       }, 5_000 - (Date.now() - started));
       task.kill("SIGTERM");
@@ -342,7 +288,7 @@ privilegedTest(
       assert.equal(status.code, 0, await stderr);
       await waitFor(
         "the daemon to be gone",
-        () => statusBytes(daemonPid, "VmLck") === null,
+        () => readStatusBytes(daemonPid, "VmLck") === null,
       );
     } finally {
       try {
@@ -352,34 +298,6 @@ privilegedTest(
       }
       await task.status;
       await stderr;
-      Deno.removeSync(dir, { recursive: true });
-    }
-  },
-);
-
-privilegedTest(
-  "a crash flag left from an earlier boot is reported at start and left in place",
-  [ROOT],
-  async () => {
-    const dir = temporaryDirectory();
-    const flag = `${dir}/flag`;
-    const text =
-      "started=2026-01-01T00:00:00.000Z\ntrigger=global-oom\nboot_id=00000000-0000-0000-0000-000000000000\n";
-    Deno.writeTextFileSync(flag, text);
-    const daemon = new DaemonProcess([
-      "--bufsize",
-      "0",
-      "--crashflag-name",
-      flag,
-    ]);
-    try {
-      await daemon.waitForLog(
-        /crash flag .* found, written in an earlier boot \(00000000-0000-0000-0000-000000000000\): the machine went down during an OOM episode/,
-      );
-      await daemon.stop();
-      assert.equal(Deno.readTextFileSync(flag), text);
-    } finally {
-      await daemon.kill();
       Deno.removeSync(dir, { recursive: true });
     }
   },

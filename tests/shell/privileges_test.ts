@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { DaemonProcess, temporaryDirectory } from "../helpers/daemon.ts";
+import { withScenario } from "../helpers/daemon.ts";
 import { privilegedTest, ROOT } from "../helpers/privilege.ts";
 
 function commandExists(name: string): boolean {
@@ -31,25 +31,19 @@ const SETPRIV = {
 privilegedTest(
   "an mlock refused by RLIMIT_MEMLOCK exits 1 naming the limit and the fix",
   [ROOT, SETPRIV],
-  async () => {
-    const dir = temporaryDirectory();
-    // Root without CAP_IPC_LOCK is bound by RLIMIT_MEMLOCK, here 1 MiB.
-    const daemon = new DaemonProcess([
-      "--bufsize",
-      "32",
-      "--crashflag-name",
-      `${dir}/flag`,
-    ], {
-      wrapper: [
-        "prlimit",
-        "--memlock=1048576:1048576",
-        "setpriv",
-        "--bounding-set=-ipc_lock",
-        "--inh-caps=-ipc_lock",
-        "--",
-      ],
-    });
-    try {
+  () =>
+    withScenario(null, async ({ start, dir }) => {
+      // Root without CAP_IPC_LOCK is bound by RLIMIT_MEMLOCK, here 1 MiB.
+      const daemon = start(["--bufsize", "32"], {
+        wrapper: [
+          "prlimit",
+          "--memlock=1048576:1048576",
+          "setpriv",
+          "--bounding-set=-ipc_lock",
+          "--inh-caps=-ipc_lock",
+          "--",
+        ],
+      });
       const { status, log } = await daemon.finished();
       assert.equal(status.code, 1, log);
       assert.match(log, /cannot lock the 32 MiB reserve/);
@@ -58,25 +52,15 @@ privilegedTest(
       assert.match(log, /LimitMEMLOCK=infinity/);
       assert.match(log, /ulimit -l unlimited/);
       assert.deepEqual([...Deno.readDirSync(dir)], []);
-    } finally {
-      await daemon.kill();
-      Deno.removeSync(dir, { recursive: true });
-    }
-  },
+    }),
 );
 
 privilegedTest(
   "the daemon asks for oom_score_adj -1000 and warns once, naming the fix, where the kernel refuses",
   [ROOT],
-  async () => {
-    const dir = temporaryDirectory();
-    const daemon = new DaemonProcess([
-      "--bufsize",
-      "0",
-      "--crashflag-name",
-      `${dir}/flag`,
-    ]);
-    try {
+  () =>
+    withScenario(null, async ({ start }) => {
+      const daemon = start(["--bufsize", "0"]);
       await daemon.waitForLog(/started \(pid \d+\)/);
       const value = Number(
         Deno.readTextFileSync(`/proc/${daemon.pid}/oom_score_adj`).trim(),
@@ -93,9 +77,5 @@ privilegedTest(
       }
       const { status } = await daemon.stop();
       assert.equal(status.code, 0);
-    } finally {
-      await daemon.kill();
-      Deno.removeSync(dir, { recursive: true });
-    }
-  },
+    }),
 );
