@@ -188,6 +188,6 @@ export async function withScenario(
   } finally {
     for (const daemon of daemons) await daemon.kill();
     cgroup?.destroy();
-    Deno.removeSync(dir, { recursive: true });
+    await Deno.remove(dir, { recursive: true });
   }
 }
