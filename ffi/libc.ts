@@ -20,10 +20,12 @@ const library = Deno.dlopen("libc.so.6", {
   },
   munmap: { parameters: ["pointer", "usize"], result: "i32" },
   mlock: { parameters: ["pointer", "usize"], result: "i32" },
+  mlock2: { parameters: ["pointer", "usize", "u32"], result: "i32" },
   getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
   close: { parameters: ["i32"], result: "i32" },
   clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
@@ -95,10 +97,12 @@ const MAP_FAILED = 0xffffffffffffffffn;
 const RLIMIT_MEMLOCK = 8;
 const RLIM_INFINITY = 0xffffffffffffffffn;
 const O_RDONLY = 0;
+const O_RDWR = 2;
 const O_NONBLOCK = 0x800;
 const O_CLOEXEC = 0x80000;
 const SEEK_END = 2;
 const CLOCK_MONOTONIC = 1;
+const MLOCK_ONFAULT = 1;
 
 /** Event bits of `poll(2)`. */
 export const POLLIN = 0x1;
@@ -137,6 +141,17 @@ export function mapAnonymous(bytes: number): Mapping {
 export function lockMapping(mapping: Mapping): void {
   const result = symbols.mlock(mapping.address, BigInt(mapping.bytes));
   if (result !== 0) throw new LibcError("mlock", lastErrno());
+}
+
+/**
+ * Locks the pages of `[address, address + bytes)` as they are faulted in
+ * (MLOCK_ONFAULT), without reading in the rest: for the daemon's own code,
+ * whose used pages must stay resident while the machine thrashes.
+ */
+export function lockOnFault(address: bigint, bytes: bigint): void {
+  const pointer = Deno.UnsafePointer.create(address);
+  const result = symbols.mlock2(pointer, bytes, MLOCK_ONFAULT);
+  if (result !== 0) throw new LibcError("mlock2", lastErrno());
 }
 
 /** Unmaps a mapping; its pages, locked or not, go back to the kernel. */
@@ -192,6 +207,22 @@ export function openReadNonBlocking(path: string): number {
   const fd = symbols.open(cString(path), O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0);
   if (fd < 0) throw new LibcError(`open ${path}`, lastErrno());
   return fd;
+}
+
+/** Opens `path` read-write and non-blocking (a PSI trigger). Returns the fd. */
+export function openReadWriteNonBlocking(path: string): number {
+  const fd = symbols.open(cString(path), O_RDWR | O_NONBLOCK | O_CLOEXEC, 0);
+  if (fd < 0) throw new LibcError(`open ${path}`, lastErrno());
+  return fd;
+}
+
+/** One `write(2)` of all of `bytes`; a short or failed write throws. */
+export function writeFd(fd: number, bytes: Uint8Array): void {
+  const result = symbols.write(fd, bytes, BigInt(bytes.byteLength));
+  if (result < 0n) throw new LibcError("write", lastErrno());
+  if (Number(result) !== bytes.byteLength) {
+    throw new LibcError("write (short)", 5);
+  }
 }
 
 /** Moves a descriptor to the end of its file (for `/dev/kmsg`: the newest record). */

@@ -46,6 +46,9 @@ Detection and action:
                            were stalled on memory (PSI full); 0 = off (default 60)
   --psi-window SECONDS     window of that share (default 10)
   --memcg-oom              treat OOM kills inside memory cgroups as OOM signals too
+  --heartbeat SECONDS      how often the daemon wakes when nothing happens (default 5)
+  --lock-code 0|1          lock oomwatch's own code in RAM so thrashing cannot evict it
+                           (default 0; the systemd unit sets 1)
 Other:
   --config FILE            read parameters from FILE (sysctl syntax: 'bufsize = 64' or
                            'vm.oom_ext.bufsize = 64'); flags override it

@@ -44,6 +44,10 @@ export interface Config {
   psiWindow: number;
   /** Whether an OOM kill inside a memory cgroup is an OOM signal too. */
   memcgOom: boolean;
+  /** Seconds between the daemon's wakes when nothing happens. */
+  heartbeat: number;
+  /** Whether the daemon locks its own code pages in RAM. */
+  lockCode: boolean;
   logLevel: LogLevel;
 }
 
@@ -57,6 +61,8 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   psiFull: 60,
   psiWindow: 10,
   memcgOom: false,
+  heartbeat: 5,
+  lockCode: false,
   logLevel: "info",
 };
 
@@ -161,6 +167,16 @@ const PARAMETERS: { [name: string]: Parameter<keyof Config> } = {
   memcg_oom: {
     field: "memcgOom",
     allowed: "1 (memcg OOM kills are OOM signals) or 0",
+    parse: zeroOrOne,
+  },
+  heartbeat: {
+    field: "heartbeat",
+    allowed: "a whole number of seconds, 1 to 60",
+    parse: wholeNumber(1, 60),
+  },
+  lock_code: {
+    field: "lockCode",
+    allowed: "1 (lock oomwatch's own code pages in RAM) or 0",
     parse: zeroOrOne,
   },
   log_level: {

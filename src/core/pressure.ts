@@ -91,3 +91,27 @@ export class StallMeter {
     return Math.min(100, (100 * stalledMs) / spanMs);
   }
 }
+
+/** The longest window the kernel accepts for a PSI trigger (kernel/sched/psi.c). */
+export const TRIGGER_MAX_WINDOW_SECONDS = 10;
+
+/**
+ * The text that arms a PSI trigger for "all tasks stalled on memory for
+ * `percent`% of `windowSeconds`", or null where no trigger can express it
+ * (a window beyond the kernel's 10 s, or a threshold of 0). The kernel
+ * replaces the last byte written with NUL, so the text ends in one.
+ *
+ * @example
+ * ```ts
+ * triggerLine(60, 10); // "full 6000000 10000000\0"
+ * ```
+ */
+export function triggerLine(
+  percent: number,
+  windowSeconds: number,
+): string | null {
+  if (percent <= 0 || windowSeconds > TRIGGER_MAX_WINDOW_SECONDS) return null;
+  const windowMicros = windowSeconds * 1_000_000;
+  const stallMicros = Math.max(1, Math.round(windowMicros * percent / 100));
+  return `full ${stallMicros} ${windowMicros}\0`;
+}

@@ -1,15 +1,28 @@
 /**
  * The daemon: the thin shell around the watchdog. It owns the reserve, the
- * kernel log, the timers and the signals; it turns what it reads into
- * observations for the watchdog and carries out the actions it returns.
+ * kernel log, the PSI trigger, the timers and the signals; it turns what it
+ * reads into observations for the watchdog and carries out the actions it
+ * returns.
  *
- * One loop: wait (poll on the kernel log, bounded by the next deadline and
- * the sampling interval), read what changed, feed the watchdog, act.
+ * Two sources of wakes, and nothing else at idle:
+ * - one `poll(2)` on a worker thread (a non-blocking FFI call) over the
+ *   kernel log and the PSI trigger: it returns the moment the kernel logs a
+ *   record or reports a stall;
+ * - one timer: the heartbeat, or a watchdog deadline, or a 1 s sampling
+ *   interval while memory is tight or an episode goes on.
+ * Every wake runs through one queue, so the watchdog sees one observation at
+ * a time.
  *
  * @module
  */
 
-import { monotonicMicros, pollFds, POLLIN } from "../../ffi/libc.ts";
+import {
+  monotonicMicros,
+  POLLERR,
+  pollFds,
+  POLLIN,
+  POLLPRI,
+} from "../../ffi/libc.ts";
 import { type Config, describeConfig } from "../core/config.ts";
 import { formatCrashFlag, parseCrashFlag } from "../core/crash_flag.ts";
 import {
@@ -39,11 +52,19 @@ import {
   readPressure,
 } from "./procfs.ts";
 import { Reserve, ReserveError } from "./reserve.ts";
-import { protectFromOomKiller } from "./self_protection.ts";
+import { lockOwnCode, protectFromOomKiller } from "./self_protection.ts";
+import { PressureTrigger, TriggerRefused } from "./pressure_trigger.ts";
 
 const MIB = 1024 * 1024;
-/** How often counters, memory and pressure are read when nothing wakes the daemon. */
-export const SAMPLE_INTERVAL_MS = 1_000;
+/** How often counters, memory and pressure are read while memory is tight. */
+export const TIGHT_INTERVAL_MS = 1_000;
+/**
+ * Bound of one poll: the call cannot be cancelled, so it must end some time;
+ * it is not the heartbeat (the timer is), so it may be long.
+ */
+const POLL_TIMEOUT_MS = 60_000;
+/** MemAvailable below this share of MemTotal counts as tight. */
+const TIGHT_AVAILABLE_SHARE = 0.1;
 
 /** A kill as the daemon learned of it, from the log or the counter. */
 interface ObservedKill {
@@ -78,14 +99,21 @@ export class Daemon {
   #ledger!: KillLedger;
   #stall: StallMeter;
   #kernelLog: KernelLogReader | null = null;
+  #trigger: PressureTrigger | null = null;
+  /** Until when memory counts as tight after a trigger fired (monotonic ms). */
+  #tightUntilMs = 0;
+  #lastShare: number | null = null;
   #pendingConstraints = new Map<number, OomConstraint>();
-  #lastSampleMs = -Infinity;
   #lowestMemAvailable = Infinity;
   #lastMeminfo: Meminfo | null = null;
   #psiMissingSaid = false;
   #bootId = readBootId();
   #stopping = false;
+  #queue: Promise<void> = Promise.resolve();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #wakes = { poll: 0, timer: 0 };
   #counters = { globalKills: 0, memcgKills: 0, stalls: 0 };
+  #lastLatencyMs: number | null = null;
 
   constructor(config: Config, log: Logger, environment = daemonEnvironment()) {
     this.#config = config;
@@ -111,24 +139,180 @@ export class Daemon {
       throw error;
     }
     this.#installSignalHandlers();
-    const scoreAdj = protectFromOomKiller(log.child("self-protection"));
+    const selfLog = log.child("self-protection");
+    const scoreAdj = protectFromOomKiller(selfLog);
+    const codeMappings = this.#config.lockCode ? lockOwnCode(selfLog) : 0;
     this.#warnAboutPanicSetting();
     this.#reportLeftoverCrashFlag();
     this.#openKernelLog();
+    this.#armPressureTrigger();
     this.#watchdog = new Watchdog(this.#config, this.#reserve.held);
     this.#ledger = new KillLedger(readOomKillCounter() ?? 0);
     log.info(
       `started (pid ${Deno.pid}): ${describeConfig(this.#config)}; reserve ${
         this.#reserve.bytes / MIB
-      } MiB locked; oom_score_adj ${scoreAdj ?? "unknown"}`,
+      } MiB locked; ${codeMappings} code mappings locked; oom_score_adj ${
+        scoreAdj ?? "unknown"
+      }; waiting on ${this.#describeSources()}`,
     );
     this.#sample(monotonicMs());
-    while (!this.#stopping) {
-      await this.#wait();
-      if (this.#stopping) break;
-      await this.#cycle(monotonicMs());
-    }
+    this.#schedule();
+    await this.#pollLoop();
+    // Without a kernel log or a trigger there is nothing to poll: the timer
+    // drives everything until a signal stops the process.
+    await new Promise(() => {});
     return 0;
+  }
+
+  #describeSources(): string {
+    const sources = [];
+    if (this.#kernelLog) {
+      sources.push(`the kernel log (${this.#kernelLog.path})`);
+    }
+    if (this.#trigger) {
+      sources.push(`a PSI trigger '${this.#trigger.description}'`);
+    }
+    sources.push(`a ${this.#config.heartbeat} s heartbeat`);
+    return sources.join(", ");
+  }
+
+  /** Runs `work` after every wake before it: one observation at a time. */
+  #serialize(work: () => Promise<void>): Promise<void> {
+    this.#queue = this.#queue.then(work).catch((error) => {
+      this.#log.error(`internal error: ${error?.stack ?? error}`);
+    });
+    return this.#queue;
+  }
+
+  /** The poll over the kernel log and the PSI trigger; returns when neither is left. */
+  async #pollLoop(): Promise<void> {
+    while (!this.#stopping) {
+      const kernelLog = this.#kernelLog;
+      const trigger = this.#trigger;
+      const fds: { fd: number; events: number }[] = [];
+      if (kernelLog) fds.push({ fd: kernelLog.fd, events: POLLIN });
+      if (trigger) fds.push({ fd: trigger.fd, events: POLLPRI });
+      if (fds.length === 0) return;
+      const revents = await pollFds(fds, POLL_TIMEOUT_MS);
+      if (revents.every((bits) => bits === 0)) continue;
+      const triggerBits = trigger ? revents[fds.length - 1] : 0;
+      this.#wakes.poll += 1;
+      await this.#serialize(async () => {
+        const now = monotonicMs();
+        if (trigger && triggerBits & POLLERR) {
+          this.#dropTrigger("the kernel reported an error on it");
+        } else if (triggerBits & POLLPRI) {
+          await this.#onTrigger(now);
+        }
+        await this.#observe(now);
+      });
+    }
+  }
+
+  /** The timer: heartbeat, a watchdog deadline, or tight sampling. */
+  #schedule(): void {
+    clearTimeout(this.#timer);
+    const now = monotonicMs();
+    let delay = this.#isTight(now)
+      ? TIGHT_INTERVAL_MS
+      : this.#config.heartbeat * 1000;
+    const deadline = this.#watchdog.nextDeadlineMs();
+    if (deadline !== null) delay = Math.min(delay, deadline - now);
+    this.#timer = setTimeout(() => {
+      this.#wakes.timer += 1;
+      void this.#serialize(async () => {
+        const now = monotonicMs();
+        const stall = this.#sample(now);
+        if (stall !== null) await this.#onStall(stall, now);
+        await this.#observe(now);
+      });
+    }, Math.max(0, Math.ceil(delay)));
+  }
+
+  /**
+   * Whether to read every second rather than every heartbeat: during an
+   * episode (a stall is a level that must be seen while it lasts), after a
+   * trigger fired, and — without a trigger — while memory is short or stalls
+   * are being measured.
+   */
+  #isTight(nowMs: number): boolean {
+    if (this.#watchdog.episode !== null) return true;
+    if (nowMs < this.#tightUntilMs) return true;
+    if (this.#trigger || this.#config.psiFull === 0) return false;
+    const info = this.#lastMeminfo;
+    const short = info !== null &&
+      info.memAvailable < info.memTotal * TIGHT_AVAILABLE_SHARE;
+    return short || (this.#lastShare ?? 0) > 0;
+  }
+
+  #armPressureTrigger(): void {
+    if (this.#config.psiFull === 0) return;
+    try {
+      this.#trigger = PressureTrigger.arm(
+        this.#config.psiFull,
+        this.#config.psiWindow,
+      );
+    } catch (error) {
+      if (!(error instanceof TriggerRefused)) throw error;
+      this.#log.child("pressure").warn(
+        `no PSI trigger (${error.message}): memory pressure is read every ${
+          TIGHT_INTERVAL_MS / 1000
+        } s while memory is tight and every heartbeat otherwise`,
+      );
+    }
+  }
+
+  #dropTrigger(reason: string): void {
+    this.#trigger?.close();
+    this.#trigger = null;
+    this.#log.child("pressure").warn(
+      `PSI trigger dropped (${reason}): falling back to periodic reads of /proc/pressure/memory`,
+    );
+  }
+
+  async #onTrigger(nowMs: number): Promise<void> {
+    this.#tightUntilMs = nowMs + this.#config.psiWindow * 1000;
+    this.#log.child("pressure").debug("PSI trigger fired");
+    // The kernel fired because the threshold was crossed within the window:
+    // that is the signal. Sampling then goes on every second while it lasts.
+    this.#sample(nowMs);
+    await this.#onStall({
+      kind: "memory-stall",
+      detail:
+        `full stall of ${this.#config.psiFull}% of ${this.#config.psiWindow} s or more (PSI trigger)`,
+    }, nowMs);
+  }
+
+  async #onStall(stall: OomSignal, nowMs: number): Promise<void> {
+    this.#counters.stalls += 1;
+    await this.#execute(this.#watchdog.signal(stall, nowMs));
+  }
+
+  /** What every wake does: the kernel log, the counter, the watchdog's clock. */
+  async #observe(nowMs: number): Promise<void> {
+    // Log first, then the counter: the kernel counts a kill before it
+    // prints it, so every kill in the drained log is already counted.
+    for (const kill of this.#drainKernelLog()) {
+      this.#ledger.logged();
+      await this.#onKill(kill, nowMs);
+    }
+    const counter = readOomKillCounter();
+    if (counter !== null) {
+      const unexplained = this.#ledger.counter(
+        counter,
+        nowMs,
+        this.#kernelLog !== null,
+      );
+      for (let i = 0; i < unexplained; i++) {
+        const memTotal = this.#lastMeminfo?.memTotal ?? Infinity;
+        await this.#onKill({
+          scope: fallbackScope(this.#lowestMemAvailable, memTotal),
+          source: "oom_kill counter",
+        }, nowMs);
+      }
+    }
+    await this.#execute(this.#watchdog.tick(nowMs, this.#lastMeminfo));
+    if (!this.#stopping) this.#schedule();
   }
 
   #installSignalHandlers(): void {
@@ -194,54 +378,8 @@ export class Daemon {
     }
   }
 
-  async #wait(): Promise<void> {
-    const now = monotonicMs();
-    const deadline = this.#watchdog.nextDeadlineMs();
-    let timeout = this.#lastSampleMs + SAMPLE_INTERVAL_MS - now;
-    if (deadline !== null) timeout = Math.min(timeout, deadline - now);
-    timeout = Math.max(0, timeout);
-    if (this.#kernelLog) {
-      await pollFds([{ fd: this.#kernelLog.fd, events: POLLIN }], timeout);
-    } else {
-      await new Promise((resolve) => setTimeout(resolve, timeout));
-    }
-  }
-
-  async #cycle(nowMs: number): Promise<void> {
-    // Log first, then the counter: the kernel counts a kill before it
-    // prints it, so every kill in the drained log is already counted.
-    for (const kill of this.#drainKernelLog()) {
-      this.#ledger.logged();
-      await this.#onKill(kill, nowMs);
-    }
-    const counter = readOomKillCounter();
-    if (counter !== null) {
-      const unexplained = this.#ledger.counter(
-        counter,
-        nowMs,
-        this.#kernelLog !== null,
-      );
-      for (let i = 0; i < unexplained; i++) {
-        const memTotal = this.#lastMeminfo?.memTotal ?? Infinity;
-        await this.#onKill({
-          scope: fallbackScope(this.#lowestMemAvailable, memTotal),
-          source: "oom_kill counter",
-        }, nowMs);
-      }
-    }
-    if (nowMs - this.#lastSampleMs >= SAMPLE_INTERVAL_MS) {
-      const stall = this.#sample(nowMs);
-      if (stall !== null) {
-        this.#counters.stalls += 1;
-        await this.#execute(this.#watchdog.signal(stall, nowMs));
-      }
-    }
-    await this.#execute(this.#watchdog.tick(nowMs, this.#lastMeminfo));
-  }
-
   /** Reads memory and pressure; returns a stall signal when PSI says so. */
   #sample(nowMs: number): OomSignal | null {
-    this.#lastSampleMs = nowMs;
     const previousAvailable = this.#lastMeminfo?.memAvailable ?? Infinity;
     try {
       this.#lastMeminfo = readMeminfo();
@@ -266,6 +404,7 @@ export class Daemon {
       return null;
     }
     const share = this.#stall.add(nowMs, pressure.full.totalMicros);
+    this.#lastShare = share;
     if (share === null || share < this.#config.psiFull) return null;
     return {
       kind: "memory-stall",
@@ -362,11 +501,15 @@ export class Daemon {
   #releaseReserve(cause?: ObservedKill): void {
     const released = this.#reserve.release();
     const doneMicros = monotonicMicros();
-    const latency = cause?.kernelMicros !== undefined
-      ? `, ${
-        (Number(doneMicros - BigInt(cause.kernelMicros)) / 1000).toFixed(3)
-      } ms after the kernel's report`
-      : "";
+    let latency = "";
+    if (cause?.kernelMicros !== undefined) {
+      // The record's timestamp and CLOCK_MONOTONIC are the same clock.
+      this.#lastLatencyMs = Number(doneMicros - BigInt(cause.kernelMicros)) /
+        1000;
+      latency = `, ${
+        this.#lastLatencyMs.toFixed(3)
+      } ms after the kernel's report`;
+    }
     this.#log.child("reserve").warn(
       `reserve of ${released / MIB} MiB released${latency}`,
     );

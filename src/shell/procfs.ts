@@ -65,3 +65,18 @@ export function readStatusBytes(
     return null;
   }
 }
+
+/**
+ * Memory really pinned by mlock, from `/proc/<pid>/smaps_rollup` `Locked:`
+ * in bytes. `VmLck` counts whole mappings locked with MLOCK_ONFAULT, even
+ * the pages never faulted in; this counts only resident locked pages.
+ */
+export function readLockedBytes(pid: number | "self"): number | null {
+  try {
+    const text = Deno.readTextFileSync(`/proc/${pid}/smaps_rollup`);
+    const match = /^Locked:\s+(\d+) kB$/m.exec(text);
+    return match ? Number(match[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}

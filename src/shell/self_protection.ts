@@ -4,6 +4,8 @@
  * @module
  */
 
+import { LibcError, lockOnFault } from "../../ffi/libc.ts";
+import { codeMappings, parseMaps } from "../core/maps.ts";
 import type { Logger } from "./log.ts";
 
 const OOM_SCORE_ADJ_PATH = "/proc/self/oom_score_adj";
@@ -30,4 +32,38 @@ export function protectFromOomKiller(log: Logger): number | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * Locks the pages of the daemon's own code as they are used (mlock2 with
+ * MLOCK_ONFAULT on its file-backed read-only mappings), so a thrashing
+ * machine cannot evict them and stall the daemon on every instruction.
+ * `mlockall` is not an option: V8 aborts when its own madvise calls fail on
+ * locked heap pages. Returns how many mappings were locked; a refusal
+ * (RLIMIT_MEMLOCK without CAP_IPC_LOCK) is a warning, not a failure.
+ */
+export function lockOwnCode(log: Logger): number {
+  const mappings = codeMappings(
+    parseMaps(Deno.readTextFileSync("/proc/self/maps")),
+  );
+  let locked = 0;
+  let refusal: string | null = null;
+  for (const mapping of mappings) {
+    try {
+      lockOnFault(mapping.start, mapping.end - mapping.start);
+      locked += 1;
+    } catch (error) {
+      if (!(error instanceof LibcError)) throw error;
+      refusal ??= `${error.code} on ${mapping.path}`;
+    }
+  }
+  if (refusal !== null) {
+    log.warn(
+      `could not lock ${
+        mappings.length - locked
+      } of ${mappings.length} code mappings (${refusal}): under memory pressure the kernel may evict oomwatch's code. ` +
+        "Run it as root with CAP_IPC_LOCK, or raise RLIMIT_MEMLOCK (LimitMEMLOCK=infinity)",
+    );
+  }
+  return locked;
 }

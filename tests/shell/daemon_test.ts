@@ -291,10 +291,14 @@ privilegedTest(
         () => readStatusBytes(daemonPid, "VmLck") === null,
       );
     } finally {
-      try {
-        task.kill("SIGKILL");
-      } catch {
-        // exited
+      // The daemon is deno task's child: kill it too, or it would keep the
+      // stderr pipe (and this test) open.
+      for (const pid of [...childrenOf(task.pid), task.pid]) {
+        try {
+          Deno.kill(pid, "SIGKILL");
+        } catch {
+          // exited
+        }
       }
       await task.status;
       await stderr;
