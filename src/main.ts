@@ -5,7 +5,7 @@
  * @module
  */
 
-import { dirname } from "node:path";
+import { dirname } from "./core/paths.ts";
 import { HELP, parseCommandLine } from "./cli.ts";
 import {
   checkAgainstMachine,

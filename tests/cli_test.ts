@@ -85,3 +85,13 @@ Deno.test("the help text names every flag", () => {
     assert.ok(HELP.includes(flag), flag);
   }
 });
+
+Deno.test("parseCommandLine() says what is wrong with a value that starts with a dash", () => {
+  assert.throws(
+    () => parseCommandLine(["--bufsize", "-5"]),
+    /invalid value '-5' for bufsize/,
+  );
+  assert.throws(() => parseCommandLine(["--memcg-oom=1"]), /takes no value/);
+  assert.throws(() => parseCommandLine(["--gracetime"]), /needs a value/);
+  assert.throws(() => parseCommandLine(["-b", "1"]), /unknown option '-b'/);
+});

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { basename, dirname, join } from "node:path";
+import { basename, dirname } from "../core/paths.ts";
 
 /** fsyncs a directory so a rename or unlink in it survives a crash. */
 export function syncDirectory(directory: string): void {
@@ -31,10 +31,9 @@ export function writeFileAtomic(
   mode = 0o644,
 ): void {
   const directory = dirname(path);
-  const temporary = join(
-    directory,
-    `.${basename(path)}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`,
-  );
+  const temporary = `${directory}/.${basename(path)}.${Deno.pid}.${
+    crypto.randomUUID().slice(0, 8)
+  }.tmp`;
   const handle = Deno.openSync(temporary, {
     write: true,
     createNew: true,
