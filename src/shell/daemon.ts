@@ -129,6 +129,8 @@ export class Daemon {
    */
   async run(): Promise<number> {
     const log = this.#log;
+    // Before the reserve exists: a SIGTERM from then on must release it.
+    this.#installSignalHandlers();
     try {
       this.#reserve.create(this.#config.bufsize * MIB);
     } catch (error) {
@@ -138,7 +140,6 @@ export class Daemon {
       }
       throw error;
     }
-    this.#installSignalHandlers();
     const selfLog = log.child("self-protection");
     const scoreAdj = protectFromOomKiller(selfLog);
     const codeMappings = this.#config.lockCode ? lockOwnCode(selfLog) : 0;

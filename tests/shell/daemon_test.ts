@@ -128,9 +128,9 @@ privilegedTest(
         rearmedAfter >= 1.9 && rearmedAfter < 4,
         `re-armed after ${rearmedAfter} s`,
       );
+      await daemon.waitForLog(/reserve of 32 MiB re-armed/);
       assert.equal(exists(flag), false, "flag removed at the episode's end");
       assert.match(daemon.log, /OOM episode 1 ended/);
-      assert.match(daemon.log, /reserve of 32 MiB re-armed/);
       const { status } = await daemon.stop();
       assert.equal(status.code, 0);
     }),
