@@ -1,3 +1,6 @@
+// The measurement loops read /proc synchronously on purpose: an await
+// between two readings would add the event loop's delay to what is measured.
+// deno-lint-ignore-file no-sync-fn-in-async-fn
 /**
  * `deno task bench`: what oomwatch costs and how fast it reacts, measured on
  * this machine, beside its peers in the same run. Prints a table and writes
