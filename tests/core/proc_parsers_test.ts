@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
 import { parseVmstat } from "../../src/core/vmstat.ts";
 import { MeminfoError, parseMeminfo } from "../../src/core/meminfo.ts";
-import { parsePressure, StallMeter } from "../../src/core/pressure.ts";
+import {
+  parsePressure,
+  StallMeter,
+  triggerLine,
+} from "../../src/core/pressure.ts";
 
 const fixture = (name: string): string =>
   Deno.readTextFileSync(new URL(`../fixtures/${name}`, import.meta.url));
@@ -103,4 +107,11 @@ Deno.test("StallMeter never reports more than 100%", () => {
   const meter = new StallMeter(10);
   meter.add(0, 0);
   assert.equal(meter.add(1000, 3_000_000), 100);
+});
+
+Deno.test("triggerLine() expresses percent of a window in microseconds, NUL-terminated", () => {
+  assert.equal(triggerLine(60, 10), "full 6000000 10000000\0");
+  assert.equal(triggerLine(5, 2), "full 100000 2000000\0");
+  assert.equal(triggerLine(0, 10), null, "0 = off");
+  assert.equal(triggerLine(50, 12), null, "beyond the kernel's 10 s");
 });
