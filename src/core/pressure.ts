@@ -55,7 +55,10 @@ interface StallSample {
  * The share of recent time in which all non-idle tasks were stalled on
  * memory, computed from the cumulative `full total` counter rather than from
  * `avg10`: the kernel's averages decay exponentially over fixed 10/60/300 s
- * periods, while the counter gives the exact stall time of any window.
+ * periods, while the counter gives the exact stall time between any two
+ * readings. The share is measured between the oldest reading inside the
+ * window and the newest, so readings further apart than the window (a long
+ * heartbeat) say nothing until a closer one is taken.
  */
 export class StallMeter {
   readonly #windowMs: number;
@@ -67,8 +70,8 @@ export class StallMeter {
 
   /**
    * Adds a reading of `full total` taken at `atMs` (monotonic) and returns
-   * the stalled share, in percent, of the span since the oldest sample that
-   * still lies in the window — null until two samples span some time.
+   * the stalled share, in percent, since the oldest reading in the window,
+   * or null when no earlier reading lies in the window.
    */
   add(atMs: number, totalMicros: number): number | null {
     const last = this.#samples.at(-1);
@@ -78,12 +81,9 @@ export class StallMeter {
       this.#samples = [];
     }
     this.#samples.push({ atMs, totalMicros });
-    while (
-      this.#samples.length > 2 &&
-      atMs - this.#samples[1].atMs >= this.#windowMs
-    ) {
-      this.#samples.shift();
-    }
+    this.#samples = this.#samples.filter((sample) =>
+      atMs - sample.atMs <= this.#windowMs
+    );
     const first = this.#samples[0];
     const spanMs = atMs - first.atMs;
     if (spanMs <= 0) return null;

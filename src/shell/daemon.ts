@@ -203,7 +203,8 @@ export class Daemon {
         if (trigger && triggerBits & POLLERR) {
           this.#dropTrigger("the kernel reported an error on it");
         } else if (triggerBits & POLLPRI) {
-          await this.#onTrigger(now);
+          const stall = this.#onTrigger(now);
+          if (stall !== null) await this.#onStall(stall, now);
         }
         await this.#observe(now);
       });
@@ -271,17 +272,19 @@ export class Daemon {
     );
   }
 
-  async #onTrigger(nowMs: number): Promise<void> {
+  /**
+   * The kernel says a stall began. The signal itself comes from the counter:
+   * a trigger armed after a quiet spell can fire at once on stall time that
+   * accrued before it existed (seen here on 6.18), so the daemon takes a
+   * reading now and every second for a window, and signals only a share it
+   * measured.
+   */
+  #onTrigger(nowMs: number): OomSignal | null {
     this.#tightUntilMs = nowMs + this.#config.psiWindow * 1000;
-    this.#log.child("pressure").debug("PSI trigger fired");
-    // The kernel fired because the threshold was crossed within the window:
-    // that is the signal. Sampling then goes on every second while it lasts.
-    this.#sample(nowMs);
-    await this.#onStall({
-      kind: "memory-stall",
-      detail:
-        `full stall of ${this.#config.psiFull}% of ${this.#config.psiWindow} s or more (PSI trigger)`,
-    }, nowMs);
+    this.#log.child("pressure").debug(
+      "PSI trigger fired: reading pressure every second",
+    );
+    return this.#sample(nowMs);
   }
 
   async #onStall(stall: OomSignal, nowMs: number): Promise<void> {

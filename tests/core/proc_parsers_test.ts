@@ -89,11 +89,25 @@ Deno.test("StallMeter computes the stalled share of its window from the total co
     share = meter.add(second * 1000, second * 600_000);
   }
   assert.ok(share !== null && Math.abs(share - 60) < 1e-9);
-  // Then five calm seconds: the window of 10 s now holds 5 s of 60%.
+  // Then five calm seconds: the last 10 s hold 5 s of 60%.
   for (let second = 11; second <= 15; second++) {
     share = meter.add(second * 1000, 6_000_000);
   }
   assert.ok(share !== null && Math.abs(share - 30) < 1e-9, `share ${share}`);
+});
+
+Deno.test("StallMeter says nothing from readings further apart than its window", () => {
+  const meter = new StallMeter(2);
+  meter.add(0, 0);
+  // 59 s of calm then a stall: averaging over a minute would hide it.
+  assert.equal(meter.add(60_000, 0), null);
+  assert.equal(meter.add(61_000, 500_000), 50);
+});
+
+Deno.test("StallMeter ignores stall time that accrued before it started", () => {
+  const meter = new StallMeter(10);
+  assert.equal(meter.add(5000, 7_800_000), null);
+  assert.equal(meter.add(6000, 7_800_100), 0.01);
 });
 
 Deno.test("StallMeter starts over when the counter goes back", () => {
