@@ -94,6 +94,7 @@ const PROT_READ = 0x1;
 const PROT_WRITE = 0x2;
 const MAP_PRIVATE = 0x02;
 const MAP_ANONYMOUS = 0x20;
+const MADV_DONTNEED = 4;
 const MADV_HUGEPAGE = 14;
 const MAP_FAILED = 0xffffffffffffffffn;
 const RLIMIT_MEMLOCK = 8;
@@ -162,6 +163,18 @@ export function lockOnFault(address: bigint, bytes: bigint): void {
   const pointer = Deno.UnsafePointer.create(address);
   const result = symbols.mlock2(pointer, bytes, MLOCK_ONFAULT);
   if (result !== 0) throw new LibcError("mlock2", lastErrno());
+}
+
+/**
+ * Drops the pages of `[address, address + bytes)` from this process's page
+ * tables (MADV_DONTNEED). Only for mappings of files that are never written,
+ * such as program text: their pages stay in the page cache and come back on
+ * the next touch, while written private pages would be lost.
+ */
+export function dropMappedPages(address: bigint, bytes: bigint): void {
+  const pointer = Deno.UnsafePointer.create(address);
+  const result = symbols.madvise(pointer, bytes, MADV_DONTNEED);
+  if (result !== 0) throw new LibcError("madvise", lastErrno());
 }
 
 /** Unmaps a mapping; its pages, locked or not, go back to the kernel. */

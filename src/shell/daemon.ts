@@ -34,6 +34,8 @@ import {
 import { fallbackScope, KillLedger } from "../core/kill_ledger.ts";
 import type { Meminfo } from "../core/meminfo.ts";
 import { StallMeter } from "../core/pressure.ts";
+import { isoTimestamp } from "../core/time.ts";
+import { dirname } from "../core/paths.ts";
 import {
   type Action,
   type Episode,
@@ -52,7 +54,11 @@ import {
   readPressure,
 } from "./procfs.ts";
 import { Reserve, ReserveError } from "./reserve.ts";
-import { lockOwnCode, protectFromOomKiller } from "./self_protection.ts";
+import {
+  lockOwnCode,
+  protectFromOomKiller,
+  trimStartupCode,
+} from "./self_protection.ts";
 import { PressureTrigger, TriggerRefused } from "./pressure_trigger.ts";
 
 const MIB = 1024 * 1024;
@@ -142,13 +148,19 @@ export class Daemon {
     }
     const selfLog = log.child("self-protection");
     const scoreAdj = protectFromOomKiller(selfLog);
-    const codeMappings = this.#config.lockCode ? lockOwnCode(selfLog) : 0;
     this.#warnAboutPanicSetting();
     this.#reportLeftoverCrashFlag();
     this.#openKernelLog();
     this.#armPressureTrigger();
     this.#watchdog = new Watchdog(this.#config, this.#reserve.held);
     this.#ledger = new KillLedger(readOomKillCounter() ?? 0);
+    this.#sample(monotonicMs());
+    // Start-up is over: drop its code pages, touch the emergency path so its
+    // pages are resident, then (optionally) lock what is resident and all
+    // that faults in later.
+    trimStartupCode();
+    this.#rehearseCrashFlag();
+    const codeMappings = this.#config.lockCode ? lockOwnCode(selfLog) : 0;
     log.info(
       `started (pid ${Deno.pid}): ${describeConfig(this.#config)}; reserve ${
         this.#reserve.bytes / MIB
@@ -156,7 +168,6 @@ export class Daemon {
         scoreAdj ?? "unknown"
       }; waiting on ${this.#describeSources()}`,
     );
-    this.#sample(monotonicMs());
     this.#schedule();
     await this.#pollLoop();
     // Without a kernel log or a trigger there is nothing to poll: the timer
@@ -341,6 +352,26 @@ export class Daemon {
       this.#log.warn(
         "kernel.panic is 0: after the panic action the machine stays halted instead of rebooting; " +
           "set it with 'sysctl kernel.panic=10' (and in /etc/sysctl.d) or use --panic-action reboot",
+      );
+    }
+  }
+
+  /**
+   * Writes and removes a probe file beside the crash flag, the way the flag
+   * itself is written: a directory that cannot take the flag is said now, not
+   * in the middle of an OOM, and the code of that path is resident.
+   */
+  #rehearseCrashFlag(): void {
+    if (!this.#config.crashflag) return;
+    const probe = `${
+      dirname(this.#config.crashflagName)
+    }/.oomwatch-probe-${Deno.pid}`;
+    try {
+      writeFileAtomic(probe, "probe\n");
+      removeFileDurably(probe);
+    } catch (error) {
+      this.#log.child("crash-flag").warn(
+        `cannot write in the crash flag's directory (${error}): during an OOM episode the flag ${this.#config.crashflagName} would be missing; make the directory writable or choose another --crashflag-name`,
       );
     }
   }
@@ -536,7 +567,7 @@ export class Daemon {
     const path = this.#config.crashflagName;
     const startedWall = Date.now() - (monotonicMs() - episode.startedAtMs);
     const text = formatCrashFlag({
-      started: new Date(startedWall).toISOString(),
+      started: isoTimestamp(startedWall),
       trigger: episode.trigger.kind,
       detail: episode.trigger.detail,
       ...(episode.trigger.victim ? { victim: episode.trigger.victim } : {}),

@@ -7,6 +7,7 @@
  */
 
 import type { LogLevel } from "../core/config.ts";
+import { isoTimestamp } from "../core/time.ts";
 
 const RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
 const encoder = new TextEncoder();
@@ -52,7 +53,7 @@ export class Logger {
 
   log(level: LogLevel, message: string): void {
     if (RANK[level] < RANK[this.#level.value]) return;
-    const time = new Date().toISOString();
+    const time = isoTimestamp(Date.now());
     this.#sink(
       `${time} ${
         level.toUpperCase().padEnd(5)
