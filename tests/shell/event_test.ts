@@ -42,6 +42,7 @@ async function thrash(
   const script = [
     "import mmap, os, time",
     `fd = os.open(${JSON.stringify(file)}, os.O_RDONLY)`,
+    "os.fsync(fd)",
     "os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)",
     "m = mmap.mmap(fd, 0, prot=mmap.PROT_READ)",
     "end = time.time() + " + seconds,
@@ -71,6 +72,9 @@ privilegedTest(
       const data = new Uint8Array(MIB);
       const handle = Deno.openSync(file, { write: true, create: true });
       for (let i = 0; i < 128; i++) handle.writeSync(data);
+      // Clean pages only: fadvise(DONTNEED) in the thrasher must be able to
+      // drop them, so that every page it reads is charged to its cgroup.
+      handle.syncSync();
       handle.close();
       // A 60 s heartbeat: only the trigger can wake the daemon in time.
       const daemon = start([
