@@ -235,11 +235,23 @@ export class Daemon {
       this.#wakes.timer += 1;
       void this.#serialize(async () => {
         const now = monotonicMs();
-        const stall = this.#sample(now);
+        const stall = this.#quiet(now) ? null : this.#sample(now);
         if (stall !== null) await this.#onStall(stall, now);
         await this.#observe(now);
       });
     }, Math.max(0, Math.ceil(delay)));
+  }
+
+  /**
+   * Whether a heartbeat may skip memory and pressure: when the kernel log
+   * reports kills and the PSI trigger reports stalls, at idle only the
+   * `oom_kill` backstop needs reading.
+   */
+  #quiet(nowMs: number): boolean {
+    const phase = this.#watchdog.phase;
+    return this.#kernelLog !== null && this.#trigger !== null &&
+      nowMs >= this.#tightUntilMs &&
+      (phase === "armed" || phase === "reserve-disabled");
   }
 
   /**
