@@ -283,7 +283,8 @@ export async function pollFds(
   fds: readonly { fd: number; events: number }[],
   timeoutMs: number,
 ): Promise<number[]> {
-  const table = new Uint8Array(8 * fds.length);
+  // With no descriptors, poll is a plain sleep (the buffer must not be empty).
+  const table = new Uint8Array(8 * Math.max(1, fds.length));
   const view = new DataView(table.buffer);
   fds.forEach((entry, index) => {
     view.setInt32(index * 8, entry.fd, true);

@@ -170,11 +170,19 @@ interface Watched {
   reserveBytes: number;
 }
 
-/** Voluntary switches per thread id, sampled so exited threads still count. */
-class SwitchCounter {
+/**
+ * A per-thread counter summed over a process's threads, sampled every second
+ * so that threads which exit during the run still count up to their last
+ * sample.
+ */
+class ThreadTotals {
   #first = new Map<string, number>();
   #last = new Map<string, number>();
-  constructor(readonly pid: number) {}
+  #started = false;
+  constructor(
+    readonly pid: number,
+    readonly read: (taskDir: string) => number,
+  ) {}
   sample(): void {
     let tids: string[] = [];
     try {
@@ -184,12 +192,7 @@ class SwitchCounter {
     }
     for (const tid of tids) {
       try {
-        const status = Deno.readTextFileSync(
-          `/proc/${this.pid}/task/${tid}/status`,
-        );
-        const value = Number(
-          /^voluntary_ctxt_switches:\s+(\d+)$/m.exec(status)?.[1] ?? 0,
-        );
+        const value = this.read(`/proc/${this.pid}/task/${tid}`);
         if (!this.#first.has(tid)) {
           this.#first.set(tid, this.#started ? 0 : value);
         }
@@ -199,7 +202,6 @@ class SwitchCounter {
       }
     }
   }
-  #started = false;
   start(): void {
     this.sample();
     this.#started = true;
@@ -213,6 +215,17 @@ class SwitchCounter {
   }
 }
 
+const voluntarySwitches = (taskDir: string): number =>
+  Number(
+    /^voluntary_ctxt_switches:\s+(\d+)$/m.exec(
+      Deno.readTextFileSync(`${taskDir}/status`),
+    )?.[1] ?? 0,
+  );
+
+/** Nanoseconds on a CPU (first field of schedstat): finer than clock ticks. */
+const cpuNanoseconds = (taskDir: string): number =>
+  Number(Deno.readTextFileSync(`${taskDir}/schedstat`).split(" ")[0]);
+
 function cpuTicks(pid: number): number {
   const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
@@ -222,6 +235,7 @@ function cpuTicks(pid: number): number {
 interface IdleRow {
   name: string;
   cpuTicks: number;
+  cpuMs: number;
   wakeupsPerSecond: number;
   rssMiB: number;
   rssWithoutReserveMiB: number;
@@ -272,19 +286,30 @@ async function measureIdle(): Promise<IdleRow[]> {
     },
   ];
   try {
-    await new Promise((resolve) => setTimeout(resolve, 5_000)); // past start-up
-    const counters = watched.map((w) => new SwitchCounter(w.child.pid));
+    // Past start-up, and past the first PSI window: a trigger armed after a
+    // quiet spell may fire once at once, and the daemon then reads pressure
+    // every second for that window.
+    await new Promise((resolve) => setTimeout(resolve, 15_000));
+    const counters = watched.map((w) =>
+      new ThreadTotals(w.child.pid, voluntarySwitches)
+    );
+    const cpu = watched.map((w) =>
+      new ThreadTotals(w.child.pid, cpuNanoseconds)
+    );
     counters.forEach((c) => c.start());
+    cpu.forEach((c) => c.start());
     const ticksBefore = watched.map((w) => cpuTicks(w.child.pid));
     for (let second = 0; second < IDLE_SECONDS; second++) {
       await new Promise((resolve) => setTimeout(resolve, 1_000));
       counters.forEach((c) => c.sample());
+      cpu.forEach((c) => c.sample());
     }
     return watched.map((w, index) => {
       const rss = readStatusBytes(w.child.pid, "VmRSS") ?? 0;
       return {
         name: w.name,
         cpuTicks: cpuTicks(w.child.pid) - ticksBefore[index],
+        cpuMs: cpu[index].total() / 1e6,
         wakeupsPerSecond: counters[index].total() / IDLE_SECONDS,
         rssMiB: rss / MIB,
         rssWithoutReserveMiB: (rss - w.reserveBytes) / MIB,
@@ -388,14 +413,16 @@ async function main(): Promise<void> {
     `2. Idle cost over ${IDLE_SECONDS} s, side by side, plenty of free memory`,
   );
   lines.push(
-    "| process | CPU ticks | wake-ups/s | RSS MiB | RSS without reserve MiB | locked MiB |",
+    "| process | CPU ticks | CPU ms | wake-ups/s | RSS MiB | RSS without reserve MiB | locked MiB |",
   );
-  lines.push("| --- | ---: | ---: | ---: | ---: | ---: |");
+  lines.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const row of idle) {
     lines.push(
-      `| ${row.name} | ${row.cpuTicks} | ${fmt(row.wakeupsPerSecond)} | ${
-        fmt(row.rssMiB, 1)
-      } | ${fmt(row.rssWithoutReserveMiB, 1)} | ${fmt(row.lockedMiB, 1)} |`,
+      `| ${row.name} | ${row.cpuTicks} | ${fmt(row.cpuMs, 1)} | ${
+        fmt(row.wakeupsPerSecond)
+      } | ${fmt(row.rssMiB, 1)} | ${fmt(row.rssWithoutReserveMiB, 1)} | ${
+        fmt(row.lockedMiB, 1)
+      } |`,
     );
   }
   lines.push(
@@ -404,9 +431,11 @@ async function main(): Promise<void> {
     }×`,
   );
   lines.push(
-    `oomwatch CPU ticks / earlyoom CPU ticks: ${oomwatch.cpuTicks} / ${earlyoom.cpuTicks} (1 tick = ${
+    `oomwatch CPU / earlyoom CPU: ${oomwatch.cpuTicks} / ${earlyoom.cpuTicks} ticks (1 tick = ${
       1000 / CLOCK_TICKS
-    } ms)`,
+    } ms); ${fmt(oomwatch.cpuMs, 1)} / ${
+      fmt(earlyoom.cpuMs, 1)
+    } ms from schedstat = ${fmt(oomwatch.cpuMs / earlyoom.cpuMs)}×`,
   );
   lines.push(
     `oomwatch wake-ups per 5 s heartbeat: ${

@@ -4,14 +4,11 @@
  * reads into observations for the watchdog and carries out the actions it
  * returns.
  *
- * Two sources of wakes, and nothing else at idle:
- * - one `poll(2)` on a worker thread (a non-blocking FFI call) over the
- *   kernel log and the PSI trigger: it returns the moment the kernel logs a
- *   record or reports a stall;
- * - one timer: the heartbeat, or a watchdog deadline, or a 1 s sampling
- *   interval while memory is tight or an episode goes on.
- * Every wake runs through one queue, so the watchdog sees one observation at
- * a time.
+ * One wait for everything: `poll(2)` on a worker thread (a non-blocking FFI
+ * call, so signals stay live) over the kernel log and the PSI trigger. It
+ * returns the moment the kernel logs a record or reports a stall; its
+ * timeout is the heartbeat, or a watchdog deadline, or 1 s while memory is
+ * tight or an episode goes on. At idle nothing else wakes the process.
  *
  * @module
  */
@@ -64,11 +61,6 @@ import { PressureTrigger, TriggerRefused } from "./pressure_trigger.ts";
 const MIB = 1024 * 1024;
 /** How often counters, memory and pressure are read while memory is tight. */
 export const TIGHT_INTERVAL_MS = 1_000;
-/**
- * Bound of one poll: the call cannot be cancelled, so it must end some time;
- * it is not the heartbeat (the timer is), so it may be long.
- */
-const POLL_TIMEOUT_MS = 60_000;
 /** MemAvailable below this share of MemTotal counts as tight. */
 const TIGHT_AVAILABLE_SHARE = 0.1;
 
@@ -115,9 +107,8 @@ export class Daemon {
   #psiMissingSaid = false;
   #bootId = readBootId();
   #stopping = false;
-  #queue: Promise<void> = Promise.resolve();
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #wakes = { poll: 0, timer: 0 };
+  /** Wakes of the loop since start (reported by the status of a later issue). */
+  #wakes = 0;
   #counters = { globalKills: 0, memcgKills: 0, stalls: 0 };
   #lastLatencyMs: number | null = null;
 
@@ -168,11 +159,7 @@ export class Daemon {
         scoreAdj ?? "unknown"
       }; waiting on ${this.#describeSources()}`,
     );
-    this.#schedule();
-    await this.#pollLoop();
-    // Without a kernel log or a trigger there is nothing to poll: the timer
-    // drives everything until a signal stops the process.
-    await new Promise(() => {});
+    await this.#loop();
     return 0;
   }
 
@@ -188,58 +175,55 @@ export class Daemon {
     return sources.join(", ");
   }
 
-  /** Runs `work` after every wake before it: one observation at a time. */
-  #serialize(work: () => Promise<void>): Promise<void> {
-    this.#queue = this.#queue.then(work).catch((error) => {
-      this.#log.error(`internal error: ${error?.stack ?? error}`);
-    });
-    return this.#queue;
-  }
-
-  /** The poll over the kernel log and the PSI trigger; returns when neither is left. */
-  async #pollLoop(): Promise<void> {
+  /**
+   * The one wait: poll(2) over the kernel log and the PSI trigger (either may
+   * be missing; with neither it is a plain sleep), its timeout the heartbeat,
+   * or sooner a watchdog deadline or the 1 s sampling while memory is tight.
+   * Every state change follows a wake of this loop, so each wait is computed
+   * from the state as it is.
+   */
+  async #loop(): Promise<void> {
+    let sampleDueMs = monotonicMs() + this.#sampleIntervalMs(monotonicMs());
     while (!this.#stopping) {
       const kernelLog = this.#kernelLog;
       const trigger = this.#trigger;
       const fds: { fd: number; events: number }[] = [];
       if (kernelLog) fds.push({ fd: kernelLog.fd, events: POLLIN });
       if (trigger) fds.push({ fd: trigger.fd, events: POLLPRI });
-      if (fds.length === 0) return;
-      const revents = await pollFds(fds, POLL_TIMEOUT_MS);
-      if (revents.every((bits) => bits === 0)) continue;
-      const triggerBits = trigger ? revents[fds.length - 1] : 0;
-      this.#wakes.poll += 1;
-      await this.#serialize(async () => {
-        const now = monotonicMs();
-        if (trigger && triggerBits & POLLERR) {
+      const deadline = this.#watchdog.nextDeadlineMs();
+      const wakeAt = deadline === null
+        ? sampleDueMs
+        : Math.min(sampleDueMs, deadline);
+      const revents = await pollFds(fds, wakeAt - monotonicMs());
+      const now = monotonicMs();
+      this.#wakes += 1;
+      try {
+        const triggerBits = trigger ? revents[fds.length - 1] : 0;
+        let stall: OomSignal | null = null;
+        if (triggerBits & POLLERR) {
           this.#dropTrigger("the kernel reported an error on it");
         } else if (triggerBits & POLLPRI) {
-          const stall = this.#onTrigger(now);
-          if (stall !== null) await this.#onStall(stall, now);
+          stall = this.#onTrigger(now);
+        } else if (now >= sampleDueMs && !this.#quiet(now)) {
+          stall = this.#sample(now);
         }
+        if (stall !== null) await this.#onStall(stall, now);
         await this.#observe(now);
-      });
+      } catch (error) {
+        this.#log.error(
+          `internal error: ${error instanceof Error ? error.stack : error}`,
+        );
+      }
+      if (now >= sampleDueMs) sampleDueMs = now + this.#sampleIntervalMs(now);
+      // Entering an episode or a stall shortens the wait at once.
+      sampleDueMs = Math.min(sampleDueMs, now + this.#sampleIntervalMs(now));
     }
   }
 
-  /** The timer: heartbeat, a watchdog deadline, or tight sampling. */
-  #schedule(): void {
-    clearTimeout(this.#timer);
-    const now = monotonicMs();
-    let delay = this.#isTight(now)
+  #sampleIntervalMs(nowMs: number): number {
+    return this.#isTight(nowMs)
       ? TIGHT_INTERVAL_MS
       : this.#config.heartbeat * 1000;
-    const deadline = this.#watchdog.nextDeadlineMs();
-    if (deadline !== null) delay = Math.min(delay, deadline - now);
-    this.#timer = setTimeout(() => {
-      this.#wakes.timer += 1;
-      void this.#serialize(async () => {
-        const now = monotonicMs();
-        const stall = this.#quiet(now) ? null : this.#sample(now);
-        if (stall !== null) await this.#onStall(stall, now);
-        await this.#observe(now);
-      });
-    }, Math.max(0, Math.ceil(delay)));
   }
 
   /**
@@ -339,7 +323,6 @@ export class Daemon {
       }
     }
     await this.#execute(this.#watchdog.tick(nowMs, this.#lastMeminfo));
-    if (!this.#stopping) this.#schedule();
   }
 
   #installSignalHandlers(): void {
