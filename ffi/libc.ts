@@ -29,6 +29,8 @@ const library = Deno.dlopen("libc.so.6", {
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
   close: { parameters: ["i32"], result: "i32" },
+  flock: { parameters: ["i32", "i32"], result: "i32" },
+  ftruncate: { parameters: ["i32", "i64"], result: "i32" },
   clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
   usleep: { parameters: ["u32"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
@@ -103,6 +105,11 @@ const O_RDONLY = 0;
 const O_RDWR = 2;
 const O_NONBLOCK = 0x800;
 const O_CLOEXEC = 0x80000;
+const O_CREAT = 0x40;
+const LOCK_SH = 1;
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+const EWOULDBLOCK = 11;
 const SEEK_END = 2;
 const CLOCK_MONOTONIC = 1;
 const MLOCK_ONFAULT = 1;
@@ -246,6 +253,40 @@ export function writeFd(fd: number, bytes: Uint8Array): void {
   if (Number(result) !== bytes.byteLength) {
     throw new LibcError("write (short)", 5);
   }
+}
+
+/**
+ * Opens (creating if needed, mode 0644) a lock file read-write; or, with
+ * `readOnly`, an existing one for reading (enough for a shared lock).
+ */
+export function openLockFile(path: string, readOnly = false): number {
+  const flags = readOnly ? O_RDONLY | O_CLOEXEC : O_RDWR | O_CREAT | O_CLOEXEC;
+  const fd = symbols.open(cString(path), flags, 0o644);
+  if (fd < 0) throw new LibcError(`open ${path}`, lastErrno());
+  return fd;
+}
+
+/**
+ * Takes an flock(2) without waiting: exclusive or shared. Returns false when
+ * another process holds a conflicting lock. The kernel drops the lock when
+ * the holder exits, however it exits (SIGKILL included), so it never goes
+ * stale.
+ */
+export function tryLock(fd: number, exclusive: boolean): boolean {
+  const result = symbols.flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB);
+  if (result === 0) return true;
+  const errno = lastErrno();
+  if (errno === EWOULDBLOCK) return false;
+  throw new LibcError("flock", errno);
+}
+
+/** Replaces the content of an open file with `text` (the lock file's pid). */
+export function replaceContent(fd: number, text: string): void {
+  if (symbols.ftruncate(fd, 0n) !== 0) {
+    throw new LibcError("ftruncate", lastErrno());
+  }
+  if (symbols.lseek(fd, 0n, 0) < 0n) throw new LibcError("lseek", lastErrno());
+  writeFd(fd, new TextEncoder().encode(text));
 }
 
 /** Moves a descriptor to the end of its file (for `/dev/kmsg`: the newest record). */

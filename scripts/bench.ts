@@ -91,6 +91,8 @@ async function measureLatency(): Promise<Latency[]> {
     "1",
     "--crashflag-name",
     `${dir}/flag`,
+    "--status-file",
+    `${dir}/status.json`,
   ]);
   const log = KernelLogReader.open();
   const results: Latency[] = [];
@@ -266,6 +268,8 @@ async function measureIdle(): Promise<IdleRow[]> {
         "1",
         "--crashflag-name",
         `${dir}/flag`,
+        "--status-file",
+        `${dir}/status.json`,
       ]),
       reserveBytes: 32 * MIB,
     },
@@ -341,6 +345,8 @@ async function measureStart(): Promise<number[]> {
       "32",
       "--crashflag-name",
       `${dir}/flag`,
+      "--status-file",
+      `${dir}/status.json`,
     ]);
     try {
       await waitFor(

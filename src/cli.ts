@@ -12,14 +12,16 @@ import {
   UsageError,
 } from "./core/config.ts";
 
-export type Command = "run";
-const COMMANDS: readonly Command[] = ["run"];
+export type Command = "run" | "check" | "status";
+const COMMANDS: readonly Command[] = ["run", "check", "status"];
 
 /** What the user asked for. */
 export interface Request {
   command: Command;
   help: boolean;
   version: boolean;
+  /** `status --json`. */
+  json: boolean;
   configPath?: string;
   /** Parameters given as flags; they override the config file. */
   flags: ConfigLayer;
@@ -28,7 +30,10 @@ export interface Request {
 export const HELP =
   `oomwatch — keeps a locked memory reserve and releases it when the machine runs out of memory
 
-Usage: oomwatch [run] [options]
+Usage: oomwatch [run] [options]     run the watchdog (the default)
+       oomwatch check [options]     health check for cron and monitoring: one line,
+                                    exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
+       oomwatch status [--json]     the daemon's status for a person, or JSON
 
 Parameters (as in oom_ext; also accepted in the config file):
   --bufsize MIB            size of the emergency reserve in MiB; 0 = none (default 32)
@@ -49,6 +54,9 @@ Detection and action:
   --lock-code 0|1          lock oomwatch's own code in RAM so thrashing cannot evict it
                            (default 0; the systemd unit sets 1)
 Other:
+  --status-file PATH       the status file the daemon keeps and check/status read
+                           (default /run/oomwatch/status.json; the instance lock
+                           oomwatch.lock sits beside it)
   --config FILE            read parameters from FILE (sysctl syntax: 'bufsize = 64' or
                            'vm.oom_ext.bufsize = 64'); flags override it
   --log-level LEVEL        debug, info, warn or error (default info)
@@ -65,6 +73,7 @@ function optionTable(): Record<string, OptionSpec> {
   const options: Record<string, OptionSpec> = {
     help: { type: "boolean" },
     version: { type: "boolean" },
+    json: { type: "boolean" },
     config: { type: "string" },
     "memcg-oom": { type: "boolean" },
   };
@@ -152,10 +161,11 @@ export function parseCommandLine(args: readonly string[]): Request {
     command,
     help: values.get("help") === true,
     version: values.get("version") === true,
+    json: values.get("json") === true,
     flags: {},
   };
   for (const [name, value] of values) {
-    if (name === "help" || name === "version") continue;
+    if (name === "help" || name === "version" || name === "json") continue;
     if (name === "config") {
       if (typeof value !== "string" || value === "") {
         throw new UsageError("invalid value '' for --config: a file path");

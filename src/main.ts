@@ -14,13 +14,15 @@ import {
   parseConfigFile,
   UsageError,
 } from "./core/config.ts";
+import { runCheck } from "./commands/check.ts";
+import { runStatus } from "./commands/status.ts";
 import { Daemon } from "./shell/daemon.ts";
 import { Logger } from "./shell/log.ts";
 import { readMeminfo } from "./shell/procfs.ts";
 import { VERSION } from "./version.ts";
 
-/** Reads and checks the whole configuration; throws {@link UsageError}. */
-export function loadConfig(
+/** Reads the config file (if any) and merges it with the flags. */
+function readConfig(
   configPath: string | undefined,
   flags: Partial<Config>,
 ): Config {
@@ -39,7 +41,18 @@ export function loadConfig(
     }
     fileLayer = parseConfigFile(text, configPath);
   }
-  const config = mergeConfig(fileLayer, flags);
+  return mergeConfig(fileLayer, flags);
+}
+
+/**
+ * Reads and checks the whole configuration for the daemon; throws
+ * {@link UsageError}.
+ */
+export function loadConfig(
+  configPath: string | undefined,
+  flags: Partial<Config>,
+): Config {
+  const config = readConfig(configPath, flags);
   checkAgainstMachine(config, readMeminfo().memTotal);
   if (config.crashflag) {
     const directory = dirname(config.crashflagName);
@@ -59,17 +72,43 @@ export function loadConfig(
 }
 
 async function main(args: string[]): Promise<number> {
+  let request;
+  try {
+    request = parseCommandLine(args);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    // A monitoring system reads exit 2 as CRITICAL: a bad check line is UNKNOWN.
+    if (args.includes("check")) {
+      console.log(`OOMWATCH UNKNOWN - ${error.message}`);
+      return 3;
+    }
+    console.error(`oomwatch: ${error.message}`);
+    return 2;
+  }
+  if (request.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (request.version) {
+    console.log(`oomwatch ${VERSION}`);
+    return 0;
+  }
+  if (request.command === "check" || request.command === "status") {
+    let config: Config;
+    try {
+      config = readConfig(request.configPath, request.flags);
+    } catch (error) {
+      if (!(error instanceof UsageError)) throw error;
+      console.log(`OOMWATCH UNKNOWN - ${error.message}`);
+      return 3;
+    }
+    if (request.command === "status") return runStatus(config, request.json);
+    const verdict = runCheck(config);
+    console.log(verdict.line);
+    return verdict.code;
+  }
   let config: Config;
   try {
-    const request = parseCommandLine(args);
-    if (request.help) {
-      console.log(HELP);
-      return 0;
-    }
-    if (request.version) {
-      console.log(`oomwatch ${VERSION}`);
-      return 0;
-    }
     config = loadConfig(request.configPath, request.flags);
   } catch (error) {
     if (error instanceof UsageError) {

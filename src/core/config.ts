@@ -48,6 +48,8 @@ export interface Config {
   heartbeat: number;
   /** Whether the daemon locks its own code pages in RAM. */
   lockCode: boolean;
+  /** The status file the daemon keeps and `check`/`status` read. */
+  statusFile: string;
   logLevel: LogLevel;
 }
 
@@ -63,6 +65,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   memcgOom: false,
   heartbeat: 5,
   lockCode: false,
+  statusFile: "/run/oomwatch/status.json",
   logLevel: "info",
 };
 
@@ -179,6 +182,11 @@ const PARAMETERS: { [name: string]: Parameter<keyof Config> } = {
     allowed: "1 (lock oomwatch's own code pages in RAM) or 0",
     parse: zeroOrOne,
   },
+  status_file: {
+    field: "statusFile",
+    allowed: "an absolute path of a file, e.g. /run/oomwatch/status.json",
+    parse: absolutePath,
+  },
   log_level: {
     field: "logLevel",
     allowed: LOG_LEVELS.join(", "),
@@ -285,11 +293,20 @@ export function checkAgainstMachine(
   }
 }
 
-/** The configuration as `key = value` lines, the file syntax (for logs and status). */
+/** The configuration by parameter name, values as the file would give them. */
+export function configRecord(
+  config: Config,
+): Record<string, string | number | boolean> {
+  const record: Record<string, string | number | boolean> = {};
+  for (const name of PARAMETER_NAMES) {
+    record[name] = config[PARAMETERS[name].field];
+  }
+  return record;
+}
+
+/** The configuration as `key=value` words, the file syntax (for the log). */
 export function describeConfig(config: Config): string {
-  return PARAMETER_NAMES.map((name) => {
-    const value = config[PARAMETERS[name].field];
-    const text = typeof value === "boolean" ? (value ? "1" : "0") : value;
-    return `${name}=${text}`;
-  }).join(" ");
+  return Object.entries(configRecord(config)).map(([name, value]) =>
+    `${name}=${typeof value === "boolean" ? (value ? "1" : "0") : value}`
+  ).join(" ");
 }

@@ -25,15 +25,22 @@ export function syncDirectory(directory: string): void {
  * replaced, never followed; the temporary file is created with O_EXCL, so
  * it cannot be a planted link either.
  */
+let temporaryCount = 0;
+
+/**
+ * `durable: false` skips the fsyncs, for files that only need to be atomic
+ * (the status file in /run, rewritten every heartbeat).
+ */
 export function writeFileAtomic(
   path: string,
   text: string,
-  mode = 0o644,
+  { mode = 0o644, durable = true }: { mode?: number; durable?: boolean } = {},
 ): void {
   const directory = dirname(path);
-  const temporary = `${directory}/.${basename(path)}.${Deno.pid}.${
-    crypto.randomUUID().slice(0, 8)
-  }.tmp`;
+  temporaryCount += 1;
+  const temporary = `${directory}/.${
+    basename(path)
+  }.${Deno.pid}.${temporaryCount}.tmp`;
   const handle = Deno.openSync(temporary, {
     write: true,
     createNew: true,
@@ -45,7 +52,7 @@ export function writeFileAtomic(
     while (written < bytes.length) {
       written += handle.writeSync(bytes.subarray(written));
     }
-    handle.syncSync();
+    if (durable) handle.syncSync();
     handle.close();
     Deno.renameSync(temporary, path);
   } catch (error) {
@@ -61,7 +68,7 @@ export function writeFileAtomic(
     }
     throw error;
   }
-  syncDirectory(directory);
+  if (durable) syncDirectory(directory);
 }
 
 /** Removes `path` (a link itself, not its target) durably; false if it was not there. */

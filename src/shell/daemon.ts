@@ -20,7 +20,14 @@ import {
   POLLIN,
   POLLPRI,
 } from "../../ffi/libc.ts";
-import { type Config, describeConfig } from "../core/config.ts";
+import { type Config, configRecord, describeConfig } from "../core/config.ts";
+import type { DaemonStatus, EpisodeStatus } from "../core/status.ts";
+import { VERSION } from "../version.ts";
+import {
+  acquireInstanceLock,
+  AlreadyRunning,
+  lockPathFor,
+} from "./instance_lock.ts";
 import { formatCrashFlag, parseCrashFlag } from "../core/crash_flag.ts";
 import {
   classifyOomMessage,
@@ -107,8 +114,8 @@ export class Daemon {
   #psiMissingSaid = false;
   #bootId = readBootId();
   #stopping = false;
-  /** Wakes of the loop since start (reported by the status of a later issue). */
-  #wakes = 0;
+  #startedAt = isoTimestamp(Date.now());
+  #statusFailureSaid = false;
   #counters = { globalKills: 0, memcgKills: 0, stalls: 0 };
   #lastLatencyMs: number | null = null;
 
@@ -128,6 +135,19 @@ export class Daemon {
     const log = this.#log;
     // Before the reserve exists: a SIGTERM from then on must release it.
     this.#installSignalHandlers();
+    const lockPath = lockPathFor(this.#config.statusFile);
+    try {
+      Deno.mkdirSync(dirname(this.#config.statusFile), { recursive: true });
+      acquireInstanceLock(lockPath);
+    } catch (error) {
+      const reason = error instanceof AlreadyRunning
+        ? error.message
+        : `cannot take the instance lock ${lockPath}: ${error}; check that ${
+          dirname(this.#config.statusFile)
+        } is writable or choose another --status-file`;
+      log.error(reason);
+      return 1;
+    }
     try {
       this.#reserve.create(this.#config.bufsize * MIB);
     } catch (error) {
@@ -159,6 +179,7 @@ export class Daemon {
         scoreAdj ?? "unknown"
       }; waiting on ${this.#describeSources()}`,
     );
+    this.#writeStatus();
     await this.#loop();
     return 0;
   }
@@ -196,7 +217,6 @@ export class Daemon {
         : Math.min(sampleDueMs, deadline);
       const revents = await pollFds(fds, wakeAt - monotonicMs());
       const now = monotonicMs();
-      this.#wakes += 1;
       try {
         const triggerBits = trigger ? revents[fds.length - 1] : 0;
         let stall: OomSignal | null = null;
@@ -214,10 +234,82 @@ export class Daemon {
           `internal error: ${error instanceof Error ? error.stack : error}`,
         );
       }
+      this.#writeStatus();
       if (now >= sampleDueMs) sampleDueMs = now + this.#sampleIntervalMs(now);
       // Entering an episode or a stall shortens the wait at once.
       sampleDueMs = Math.min(sampleDueMs, now + this.#sampleIntervalMs(now));
     }
+  }
+
+  /** The status file: rewritten atomically after every wake (the heartbeat). */
+  #writeStatus(): void {
+    try {
+      writeFileAtomic(
+        this.#config.statusFile,
+        `${JSON.stringify(this.#status(), null, 2)}\n`,
+        { durable: false },
+      );
+      this.#statusFailureSaid = false;
+    } catch (error) {
+      if (this.#statusFailureSaid) return;
+      this.#statusFailureSaid = true;
+      this.#log.warn(
+        `cannot write the status file ${this.#config.statusFile}: ${error}; oomwatch check will report the daemon as stale`,
+      );
+    }
+  }
+
+  #status(): DaemonStatus {
+    const nowMs = monotonicMs();
+    const wallOf = (monotonic: number) =>
+      isoTimestamp(Date.now() - (nowMs - monotonic));
+    const episode = this.#watchdog.episode;
+    const gracetime = this.#config.gracetime;
+    let episodeStatus: EpisodeStatus | null = null;
+    if (episode) {
+      episodeStatus = {
+        number: episode.number,
+        startedAt: wallOf(episode.startedAtMs),
+        trigger: episode.trigger.kind,
+        detail: episode.trigger.detail,
+        lastSignalAt: wallOf(episode.lastSignalAtMs),
+        signals: episode.signals,
+        countdownSeconds: gracetime > 0 && !episode.panicked
+          ? Math.max(
+            0,
+            (episode.startedAtMs + gracetime * 1000 - nowMs) / 1000,
+          )
+          : null,
+        panicked: episode.panicked,
+      };
+    }
+    const counters = this.#watchdog.counters;
+    return {
+      pid: Deno.pid,
+      version: VERSION,
+      startedAt: this.#startedAt,
+      bootId: this.#bootId,
+      config: configRecord(this.#config),
+      state: this.#watchdog.phase,
+      reserve: {
+        configuredBytes: this.#config.bufsize * MIB,
+        heldBytes: this.#reserve.bytes,
+      },
+      episode: episodeStatus,
+      counters: {
+        globalOomKills: this.#counters.globalKills,
+        memcgOomKills: this.#counters.memcgKills,
+        stalls: this.#counters.stalls,
+        episodes: counters.episodes,
+        releases: counters.releases,
+        rearmFailures: counters.rearmFailures,
+        kernelLogLost: this.#kernelLog?.lost ?? 0,
+      },
+      lastReactionLatencyMs: this.#lastLatencyMs,
+      heartbeatSeconds: this.#config.heartbeat,
+      heartbeatAt: isoTimestamp(Date.now()),
+      heartbeatEpochMs: Date.now(),
+    };
   }
 
   #sampleIntervalMs(nowMs: number): number {

@@ -148,6 +148,10 @@ export interface Scenario {
   dir: string;
   /** `${dir}/flag`, passed to every daemon as --crashflag-name. */
   flag: string;
+  /** `${dir}/status.json`, passed to every daemon as --status-file. */
+  statusFile: string;
+  /** Runs `oomwatch ARGS` with the scenario's files (check, status). */
+  cli(args: string[]): Promise<CliResult>;
   /** A child memory cgroup, when asked for. */
   cgroup: MemoryCgroup;
   /** Starts a daemon with `args` and --crashflag-name; killed at the end. */
@@ -169,7 +173,15 @@ export async function withScenario(
   try {
     if (cgroupLimit !== null) cgroup = MemoryCgroup.create(cgroupLimit);
     const flag = `${dir}/flag`;
+    const statusFile = `${dir}/status.json`;
+    /** The scenario's crash flag and status file, unless `args` name their own. */
+    const scenarioFiles = (args: string[]): string[] => [
+      ...(args.includes("--crashflag-name") ? [] : ["--crashflag-name", flag]),
+      ...(args.includes("--status-file") ? [] : ["--status-file", statusFile]),
+    ];
     await body({
+      statusFile,
+      cli: (args: string[]) => runCli([...args, ...scenarioFiles(args)]),
       dir,
       flag,
       get cgroup(): MemoryCgroup {
@@ -178,7 +190,7 @@ export async function withScenario(
       },
       start(args: string[], options?: DaemonOptions): DaemonProcess {
         const daemon = new DaemonProcess(
-          [...args, "--crashflag-name", flag],
+          [...args, ...scenarioFiles(args)],
           options,
         );
         daemons.push(daemon);
@@ -190,4 +202,24 @@ export async function withScenario(
     cgroup?.destroy();
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `oomwatch ARGS` to completion with the start task's flags. */
+export async function runCli(args: string[]): Promise<CliResult> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...runFlags(), ENTRY_PATH, ...args],
+    stdin: "null",
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
 }

@@ -260,6 +260,8 @@ privilegedTest(
         "32",
         "--crashflag-name",
         `${dir}/flag`,
+        "--status-file",
+        `${dir}/status.json`,
       ],
       cwd: new URL("../..", import.meta.url).pathname,
       stdin: "null",

@@ -1,0 +1,145 @@
+/**
+ * `oomwatch check`: what the facts about the daemon add up to, by the
+ * conventions of Nagios plugins (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN;
+ * one line, performance data after `|`). Pure: the shell gathers the facts.
+ *
+ * @module
+ */
+
+import type { DaemonStatus } from "./status.ts";
+
+export const OK = 0;
+export const WARNING = 1;
+export const CRITICAL = 2;
+export const UNKNOWN = 3;
+const NAMES = ["OK", "WARNING", "CRITICAL", "UNKNOWN"];
+
+/** What `check` found out, before judging it. */
+export interface HealthFacts {
+  /** Whether a daemon holds the instance lock. */
+  running: boolean;
+  /** The status file, or why it could not be read. */
+  status: DaemonStatus | { unreadable: string };
+  nowEpochMs: number;
+  /** From the kernel's smaps of the daemon; null where it cannot be read. */
+  reserveLocked: boolean | null;
+  /** The crash flag's boot id (or "" if it has none), or null without a flag. */
+  crashFlagBootId: string | null;
+  crashFlagPath: string;
+  currentBootId: string;
+}
+
+export interface HealthVerdict {
+  code: number;
+  line: string;
+}
+
+/** A heartbeat older than this many heartbeats (plus 2 s of slack) is stale. */
+export const STALE_HEARTBEATS = 3;
+
+/** Judges the facts; the worst finding decides the code. */
+export function judgeHealth(facts: HealthFacts): HealthVerdict {
+  const findings: { code: number; text: string }[] = [];
+  const perf: string[] = [];
+  if (facts.crashFlagBootId !== null) {
+    if (facts.crashFlagBootId !== facts.currentBootId) {
+      findings.push({
+        code: CRITICAL,
+        text: `crash flag ${facts.crashFlagPath} is from boot ${
+          facts.crashFlagBootId || "unknown"
+        }: the machine went down during an OOM episode`,
+      });
+    } else if (
+      !facts.running || "unreadable" in facts.status ||
+      facts.status.state !== "episode"
+    ) {
+      // During an episode the flag is the episode's own: no news.
+      findings.push({
+        code: WARNING,
+        text: `crash flag ${facts.crashFlagPath} from this boot`,
+      });
+    }
+  }
+  if (!facts.running) {
+    findings.push({ code: CRITICAL, text: "daemon not running" });
+  } else if ("unreadable" in facts.status) {
+    findings.push({
+      code: UNKNOWN,
+      text: `status unreadable: ${facts.status.unreadable}`,
+    });
+  } else {
+    const status = facts.status;
+    const age = Math.max(
+      0,
+      (facts.nowEpochMs - status.heartbeatEpochMs) / 1000,
+    );
+    perf.push(`heartbeat_age=${age.toFixed(0)}s`);
+    if (age > STALE_HEARTBEATS * status.heartbeatSeconds + 2) {
+      findings.push({
+        code: CRITICAL,
+        text: `heartbeat stale: last ${
+          age.toFixed(0)
+        } s ago (pid ${status.pid})`,
+      });
+    }
+    const expectReserve = status.state === "armed" &&
+      status.reserve.configuredBytes > 0;
+    if (expectReserve && facts.reserveLocked === false) {
+      findings.push({
+        code: CRITICAL,
+        text: `reserve of ${
+          status.reserve.configuredBytes / 1024 / 1024
+        } MiB should be locked but the kernel shows no such locked mapping in pid ${status.pid}`,
+      });
+    }
+    if (status.state === "episode") {
+      const episode = status.episode;
+      findings.push({
+        code: WARNING,
+        text: `OOM episode ${episode?.number ?? "?"} going on since ${
+          episode?.startedAt ?? "?"
+        } (${episode?.trigger ?? "?"})`,
+      });
+    } else if (status.state === "recovering") {
+      findings.push({
+        code: WARNING,
+        text: "recovering: waiting for memory to re-create the reserve",
+      });
+    }
+    perf.push(
+      `reserve=${status.reserve.heldBytes}B;;;0;${status.reserve.configuredBytes}`,
+      `episodes=${status.counters.episodes}c`,
+      `oom_kills_global=${status.counters.globalOomKills}c`,
+      `oom_kills_memcg=${status.counters.memcgOomKills}c`,
+    );
+    if (status.lastReactionLatencyMs !== null) {
+      perf.push(`latency=${status.lastReactionLatencyMs.toFixed(3)}ms`);
+    }
+    if (findings.length === 0) {
+      const reserve = status.state === "reserve-disabled"
+        ? "no reserve configured"
+        : `reserve ${status.reserve.heldBytes / 1024 / 1024} MiB locked${
+          facts.reserveLocked === null ? " (not verified: run as root)" : ""
+        }`;
+      findings.push({
+        code: OK,
+        text: `${status.state}, ${reserve}, pid ${status.pid}, heartbeat ${
+          age.toFixed(0)
+        } s ago`,
+      });
+    }
+  }
+  // CRITICAL outranks UNKNOWN: a machine that went down is news even when
+  // the status cannot be read.
+  const rank = (code: number) => [0, 1, 3, 2][code];
+  findings.sort((a, b) => rank(b.code) - rank(a.code));
+  const code = findings[0].code;
+  // The worst findings first, so a truncated notification still says them.
+  const text = findings.map((f) => f.text).join("; ");
+  return {
+    code,
+    line: `OOMWATCH ${NAMES[code]} - ${text}${
+      perf.length ? ` | ${perf.join(" ")}` : ""
+    }`,
+  };
+}

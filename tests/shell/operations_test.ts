@@ -1,0 +1,246 @@
+// Tests read small files synchronously between awaits; nothing here is a
+// hot path.
+// deno-lint-ignore-file no-sync-fn-in-async-fn
+/**
+ * What an operator relies on: `oomwatch check` (Nagios exit codes) against
+ * a real daemon in each situation, `status`, and the single-instance lock.
+ */
+
+import assert from "node:assert/strict";
+import { waitFor, withScenario } from "../helpers/daemon.ts";
+import { MEMCG } from "../helpers/memcg.ts";
+import { privilegedTest, ROOT } from "../helpers/privilege.ts";
+
+const bootId = (): string =>
+  Deno.readTextFileSync("/proc/sys/kernel/random/boot_id").trim();
+
+privilegedTest(
+  "check is OK for a running, armed daemon and CRITICAL once it is killed",
+  [ROOT],
+  () =>
+    withScenario(null, async ({ start, cli }) => {
+      const daemon = start(["--bufsize", "16"]);
+      await daemon.waitForLocked(16);
+      await daemon.waitForLog(/started \(pid/);
+      const ok = await cli(["check"]);
+      assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+      assert.match(
+        ok.stdout,
+        /^OOMWATCH OK - armed, reserve 16 MiB locked, pid \d+, heartbeat \d+ s ago \| .*reserve=16777216B/,
+      );
+      assert.equal(ok.stdout.trim().split("\n").length, 1, "one line");
+      daemon.child.kill("SIGKILL");
+      await daemon.exited;
+      const dead = await cli(["check"]);
+      assert.equal(dead.code, 2, dead.stdout);
+      assert.match(dead.stdout, /^OOMWATCH CRITICAL - daemon not running/);
+    }),
+);
+
+privilegedTest(
+  "check is CRITICAL when the heartbeat goes stale (daemon stopped with SIGSTOP)",
+  [ROOT],
+  () =>
+    withScenario(null, async ({ start, cli }) => {
+      const daemon = start(["--bufsize", "0", "--heartbeat", "1"]);
+      await daemon.waitForLog(/started \(pid/);
+      assert.equal((await cli(["check"])).code, 0);
+      Deno.kill(daemon.pid, "SIGSTOP");
+      try {
+        const stale = await waitFor(
+          "a stale heartbeat",
+          async () => {
+            const result = await cli(["check"]);
+            return result.code === 2 ? result : undefined;
+          },
+          15_000,
+          500,
+        );
+        assert.match(
+          stale.stdout,
+          /CRITICAL - heartbeat stale: last \d+ s ago/,
+        );
+      } finally {
+        Deno.kill(daemon.pid, "SIGCONT");
+      }
+    }),
+);
+
+privilegedTest(
+  "check is CRITICAL when the kernel shows no locked reserve where the status says there should be one",
+  [ROOT],
+  () =>
+    withScenario(null, async ({ start, cli, statusFile }) => {
+      // A daemon without a reserve, whose status file claims one: what check
+      // would see if the reserve had vanished. A long heartbeat keeps the
+      // daemon from rewriting the file meanwhile.
+      const daemon = start(["--bufsize", "0", "--heartbeat", "60"]);
+      await daemon.waitForLog(/started \(pid/);
+      await waitFor("the status file", () => {
+        try {
+          return JSON.parse(Deno.readTextFileSync(statusFile));
+        } catch {
+          return undefined;
+        }
+      });
+      const status = JSON.parse(Deno.readTextFileSync(statusFile));
+      status.state = "armed";
+      status.reserve = {
+        configuredBytes: 16 * 1024 * 1024,
+        heldBytes: 16 * 1024 * 1024,
+      };
+      Deno.writeTextFileSync(statusFile, JSON.stringify(status));
+      const result = await cli(["check"]);
+      assert.equal(result.code, 2, result.stdout);
+      assert.match(
+        result.stdout,
+        /CRITICAL - reserve of 16 MiB should be locked but the kernel shows no such locked mapping/,
+      );
+    }),
+);
+
+privilegedTest(
+  "check is UNKNOWN when the daemon runs but its status cannot be read",
+  [ROOT],
+  () =>
+    withScenario(null, async ({ start, cli, statusFile }) => {
+      const daemon = start(["--bufsize", "0", "--heartbeat", "60"]);
+      await daemon.waitForLog(/started \(pid/);
+      await waitFor("the status file", () => {
+        try {
+          return Deno.statSync(statusFile).isFile;
+        } catch {
+          return false;
+        }
+      });
+      Deno.writeTextFileSync(statusFile, "{ not json");
+      const result = await cli(["check"]);
+      assert.equal(result.code, 3, result.stdout);
+      assert.match(
+        result.stdout,
+        /^OOMWATCH UNKNOWN - status unreadable: .*not JSON/,
+      );
+    }),
+);
+
+privilegedTest(
+  "check reports a crash flag: CRITICAL from another boot, WARNING from this one",
+  [ROOT],
+  () =>
+    withScenario(null, async ({ start, cli, flag }) => {
+      const daemon = start(["--bufsize", "0"]);
+      await daemon.waitForLog(/started \(pid/);
+      Deno.writeTextFileSync(
+        flag,
+        "started=2026-01-01T00:00:00.000Z\ntrigger=global-oom\nboot_id=00000000-0000-0000-0000-000000000000\n",
+      );
+      const other = await cli(["check"]);
+      assert.equal(other.code, 2, other.stdout);
+      assert.match(
+        other.stdout,
+        /CRITICAL - crash flag .* is from boot 00000000-0000-0000-0000-000000000000: the machine went down during an OOM episode/,
+      );
+      Deno.writeTextFileSync(flag, `trigger=global-oom\nboot_id=${bootId()}\n`);
+      const same = await cli(["check"]);
+      assert.equal(same.code, 1, same.stdout);
+      assert.match(same.stdout, /WARNING - crash flag .* from this boot/);
+    }),
+);
+
+privilegedTest(
+  "check works without a daemon: a flag from another boot is still CRITICAL news",
+  [],
+  () =>
+    withScenario(null, async ({ cli, flag }) => {
+      Deno.writeTextFileSync(
+        flag,
+        "boot_id=00000000-0000-0000-0000-000000000000\n",
+      );
+      const result = await cli(["check"]);
+      assert.equal(result.code, 2);
+      assert.match(
+        result.stdout,
+        /crash flag .* went down during an OOM episode; daemon not running/,
+      );
+    }),
+);
+
+privilegedTest(
+  "check is WARNING during an episode, and status shows it for a person and as JSON",
+  [ROOT, MEMCG],
+  () =>
+    withScenario(48 * 1024 * 1024, async ({ start, cli, cgroup }) => {
+      const daemon = start([
+        "--bufsize",
+        "8",
+        "--memcg-oom",
+        "--resettime",
+        "60",
+        "--gracetime",
+        "600",
+        "--panic-action",
+        "none",
+      ]);
+      await daemon.waitForLocked(8);
+      await cgroup.runHog();
+      await daemon.waitForLog(/OOM episode 1 started/);
+      const result = await waitFor("check to see the episode", async () => {
+        const r = await cli(["check"]);
+        return r.code === 1 ? r : undefined;
+      });
+      assert.match(
+        result.stdout,
+        /WARNING - OOM episode 1 going on since \S+ \(memcg-oom\)/,
+      );
+      const person = await cli(["status"]);
+      assert.equal(person.code, 1);
+      assert.match(person.stdout, /^state: +episode$/m);
+      assert.match(
+        person.stdout,
+        /^episode: +1 since .*panic action in \d+ s/m,
+      );
+      const json = await cli(["status", "--json"]);
+      const parsed = JSON.parse(json.stdout);
+      assert.equal(parsed.check.code, 1);
+      assert.equal(parsed.status.state, "episode");
+      assert.equal(parsed.status.counters.memcgOomKills, 1);
+      assert.equal(parsed.status.reserve.heldBytes, 0);
+      assert.ok(parsed.status.lastReactionLatencyMs > 0);
+    }),
+);
+
+privilegedTest(
+  "a second daemon refuses to start, naming the first's pid; after SIGKILL of the first a new one starts",
+  [ROOT],
+  () =>
+    withScenario(null, async ({ start }) => {
+      const first = start(["--bufsize", "0"]);
+      await first.waitForLog(/started \(pid/);
+      const second = start(["--bufsize", "0"]);
+      const refused = await second.finished();
+      assert.equal(refused.status.code, 1, refused.log);
+      assert.match(
+        refused.log,
+        new RegExp(
+          `another oomwatch is running \\(pid ${first.pid}, holding .*oomwatch.lock\\)`,
+        ),
+      );
+      first.child.kill("SIGKILL");
+      await first.exited;
+      const third = start(["--bufsize", "0"]);
+      await third.waitForLog(/started \(pid/);
+      const { status } = await third.stop();
+      assert.equal(status.code, 0);
+    }),
+);
+
+privilegedTest(
+  "a bad check command line is UNKNOWN, not CRITICAL",
+  [],
+  () =>
+    withScenario(null, async ({ cli }) => {
+      const result = await cli(["check", "--bufsize", "lots"]);
+      assert.equal(result.code, 3);
+      assert.match(result.stdout, /^OOMWATCH UNKNOWN - .*'lots'/);
+    }),
+);
