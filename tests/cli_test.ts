@@ -7,8 +7,17 @@ Deno.test("parseCommandLine() defaults to run with no flags", () => {
     command: "run",
     help: false,
     version: false,
+    json: false,
     flags: {},
   });
+});
+
+Deno.test("parseCommandLine() knows check and status, with --json", () => {
+  assert.equal(parseCommandLine(["check"]).command, "check");
+  const status = parseCommandLine(["status", "--json", "--status-file", "/s"]);
+  assert.equal(status.command, "status");
+  assert.equal(status.json, true);
+  assert.equal(status.flags.statusFile, "/s");
 });
 
 Deno.test("parseCommandLine() reads every parameter flag, both spellings", () => {
