@@ -30,6 +30,7 @@ const library = Deno.dlopen("libc.so.6", {
   lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
   close: { parameters: ["i32"], result: "i32" },
   flock: { parameters: ["i32", "i32"], result: "i32" },
+  pipe2: { parameters: ["buffer", "i32"], result: "i32" },
   ftruncate: { parameters: ["i32", "i64"], result: "i32" },
   clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
   usleep: { parameters: ["u32"], result: "i32" },
@@ -287,6 +288,20 @@ export function replaceContent(fd: number, text: string): void {
   }
   if (symbols.lseek(fd, 0n, 0) < 0n) throw new LibcError("lseek", lastErrno());
   writeFd(fd, new TextEncoder().encode(text));
+}
+
+/**
+ * A non-blocking pipe for waking a poll from a signal handler: write a byte
+ * to `writeFd`, poll `readFd` for POLLIN, drain it with readNonBlocking.
+ */
+export function makeWakePipe(): { readFd: number; writeFd: number } {
+  const fds = new Int32Array(2);
+  const result = symbols.pipe2(
+    new Uint8Array(fds.buffer),
+    O_NONBLOCK | O_CLOEXEC,
+  );
+  if (result !== 0) throw new LibcError("pipe2", lastErrno());
+  return { readFd: fds[0], writeFd: fds[1] };
 }
 
 /** Moves a descriptor to the end of its file (for `/dev/kmsg`: the newest record). */

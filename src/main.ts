@@ -21,11 +21,25 @@ import { Logger } from "./shell/log.ts";
 import { readMeminfo } from "./shell/procfs.ts";
 import { VERSION } from "./version.ts";
 
+export const DEFAULT_CONFIG_PATH = "/etc/oomwatch.conf";
+
+/** /etc/oomwatch.conf where it exists: read without --config. */
+function defaultConfigPath(): string | undefined {
+  try {
+    return Deno.statSync(DEFAULT_CONFIG_PATH).isFile
+      ? DEFAULT_CONFIG_PATH
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Reads the config file (if any) and merges it with the flags. */
 function readConfig(
-  configPath: string | undefined,
+  givenPath: string | undefined,
   flags: Partial<Config>,
 ): Config {
+  const configPath = givenPath ?? defaultConfigPath();
   let fileLayer = {};
   if (configPath !== undefined) {
     let text: string;
@@ -118,7 +132,8 @@ async function main(args: string[]): Promise<number> {
     throw error;
   }
   const log = new Logger(config.logLevel);
-  return await new Daemon(config, log).run();
+  const reload = () => loadConfig(request.configPath, request.flags);
+  return await new Daemon(config, log, reload).run();
 }
 
 if (import.meta.main) {

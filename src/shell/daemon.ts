@@ -14,11 +14,14 @@
  */
 
 import {
+  makeWakePipe,
   monotonicMicros,
   POLLERR,
   pollFds,
   POLLIN,
   POLLPRI,
+  readNonBlocking,
+  writeFd,
 } from "../../ffi/libc.ts";
 import { type Config, configRecord, describeConfig } from "../core/config.ts";
 import type { DaemonStatus, EpisodeStatus } from "../core/status.ts";
@@ -95,7 +98,11 @@ export function daemonEnvironment(): DaemonEnvironment {
 }
 
 export class Daemon {
-  readonly #config: Config;
+  #config: Config;
+  /** Reads the configuration again (SIGHUP); throws UsageError. */
+  readonly #reloadConfig: () => Config;
+  #reloadRequested = false;
+  readonly #wakePipe = makeWakePipe();
   readonly #log: Logger;
   readonly #watchLog: Logger;
   readonly #environment: DaemonEnvironment;
@@ -119,8 +126,14 @@ export class Daemon {
   #counters = { globalKills: 0, memcgKills: 0, stalls: 0 };
   #lastLatencyMs: number | null = null;
 
-  constructor(config: Config, log: Logger, environment = daemonEnvironment()) {
+  constructor(
+    config: Config,
+    log: Logger,
+    reloadConfig: () => Config = () => config,
+    environment = daemonEnvironment(),
+  ) {
     this.#config = config;
+    this.#reloadConfig = reloadConfig;
     this.#log = log;
     this.#watchLog = log.child("watchdog");
     this.#environment = environment;
@@ -208,7 +221,9 @@ export class Daemon {
     while (!this.#stopping) {
       const kernelLog = this.#kernelLog;
       const trigger = this.#trigger;
-      const fds: { fd: number; events: number }[] = [];
+      const fds: { fd: number; events: number }[] = [
+        { fd: this.#wakePipe.readFd, events: POLLIN },
+      ];
       if (kernelLog) fds.push({ fd: kernelLog.fd, events: POLLIN });
       if (trigger) fds.push({ fd: trigger.fd, events: POLLPRI });
       const deadline = this.#watchdog.nextDeadlineMs();
@@ -218,7 +233,17 @@ export class Daemon {
       const revents = await pollFds(fds, wakeAt - monotonicMs());
       const now = monotonicMs();
       try {
-        const triggerBits = trigger ? revents[fds.length - 1] : 0;
+        if (revents[0] & POLLIN) {
+          readNonBlocking(this.#wakePipe.readFd, new Uint8Array(64));
+        }
+        if (this.#reloadRequested) {
+          this.#reloadRequested = false;
+          this.#reload();
+        }
+        // A reload may have replaced the trigger; the old one's bits are moot.
+        const triggerBits = trigger && trigger === this.#trigger
+          ? revents[fds.length - 1]
+          : 0;
         let stall: OomSignal | null = null;
         if (triggerBits & POLLERR) {
           this.#dropTrigger("the kernel reported an error on it");
@@ -429,6 +454,81 @@ export class Daemon {
     };
     Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
     Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
+    Deno.addSignalListener("SIGHUP", () => {
+      // The loop applies it between two waits; the byte ends the wait now.
+      this.#reloadRequested = true;
+      try {
+        writeFd(this.#wakePipe.writeFd, new Uint8Array([1]));
+      } catch {
+        // the pipe is full: a wake is already pending
+      }
+    });
+  }
+
+  /**
+   * SIGHUP: the configuration is read again. An invalid one is refused and
+   * the running one stays in force; a new bufsize re-creates the reserve.
+   */
+  #reload(): void {
+    const log = this.#log.child("reload");
+    let next: Config;
+    try {
+      next = this.#reloadConfig();
+    } catch (error) {
+      log.error(
+        `reload refused: ${
+          error instanceof Error ? error.message : error
+        }; the running configuration stays in force`,
+      );
+      return;
+    }
+    const old = this.#config;
+    if (next.statusFile !== old.statusFile) {
+      log.warn(
+        `status_file cannot change while running (the instance lock is beside it); keeping ${old.statusFile} until a restart`,
+      );
+      next = { ...next, statusFile: old.statusFile };
+    }
+    if (next.lockCode !== old.lockCode) {
+      log.warn("lock_code takes effect at the next start");
+    }
+    this.#config = next;
+    this.#log.setLevel(next.logLevel);
+    if (next.psiWindow !== old.psiWindow) {
+      this.#stall = new StallMeter(next.psiWindow);
+    }
+    if (next.psiFull !== old.psiFull || next.psiWindow !== old.psiWindow) {
+      this.#trigger?.close();
+      this.#trigger = null;
+      this.#armPressureTrigger();
+    }
+    if (next.bufsize !== old.bufsize) this.#resizeReserve(old.bufsize, log);
+    this.#watchdog.configure(next, this.#reserve.held);
+    log.info(`configuration reloaded: ${describeConfig(next)}`);
+  }
+
+  /** A new bufsize: re-create the reserve now if one is held or none was wanted. */
+  #resizeReserve(oldMiB: number, log: Logger): void {
+    const phase = this.#watchdog.phase;
+    if (phase === "episode" || phase === "recovering") {
+      log.info(
+        `bufsize ${this.#config.bufsize} MiB applies when the reserve is re-armed`,
+      );
+      return;
+    }
+    try {
+      this.#reserve.create(this.#config.bufsize * MIB);
+      log.info(`reserve re-created at ${this.#config.bufsize} MiB`);
+    } catch (error) {
+      if (!(error instanceof ReserveError)) throw error;
+      log.error(`${error.message}; keeping a ${oldMiB} MiB reserve`);
+      this.#config = { ...this.#config, bufsize: oldMiB };
+      try {
+        this.#reserve.create(oldMiB * MIB);
+      } catch (again) {
+        log.error(`re-creating the ${oldMiB} MiB reserve failed too: ${again}`);
+      }
+    }
   }
 
   #warnAboutPanicSetting(): void {

@@ -244,3 +244,36 @@ privilegedTest(
       assert.match(result.stdout, /^OOMWATCH UNKNOWN - .*'lots'/);
     }),
 );
+
+privilegedTest(
+  "SIGHUP re-reads the config: bufsize 32 → 64 makes VmLck 64 MiB; an invalid file keeps 64 and says why",
+  [ROOT],
+  () =>
+    withScenario(null, async ({ start, dir }) => {
+      const config = `${dir}/oomwatch.conf`;
+      Deno.writeTextFileSync(config, "vm.oom_ext.bufsize = 32\n");
+      const daemon = start(["--config", config]);
+      await daemon.waitForLocked(32);
+      await daemon.waitForLog(/started \(pid/);
+      Deno.writeTextFileSync(
+        config,
+        "vm.oom_ext.bufsize = 64\nheartbeat = 2\n",
+      );
+      Deno.kill(daemon.pid, "SIGHUP");
+      await daemon.waitForLocked(64, 5_000);
+      await daemon.waitForLog(
+        /configuration reloaded: bufsize=64 .*heartbeat=2/,
+      );
+      Deno.writeTextFileSync(
+        config,
+        "vm.oom_ext.bufsize = 16\nvm.oom_ext.gracetime = soon\n",
+      );
+      Deno.kill(daemon.pid, "SIGHUP");
+      await daemon.waitForLog(
+        /reload refused: .*oomwatch.conf:2: invalid value 'soon' for gracetime.*; the running configuration stays in force/,
+      );
+      assert.equal(daemon.lockedMiB(), 64);
+      const { status } = await daemon.stop();
+      assert.equal(status.code, 0);
+    }),
+);
