@@ -73,6 +73,8 @@ export type Action =
     kind: "log";
     level: "debug" | "info" | "warn" | "error";
     message: string;
+    /** An event that also goes to the kernel log (start, countdown, panic). */
+    critical?: boolean;
   };
 
 /** The part of the configuration the watchdog decides with. */
@@ -196,6 +198,7 @@ export class Watchdog {
       actions.push({
         kind: "log",
         level: "warn",
+        critical: true,
         message:
           `OOM episode ${started.number} started by ${signal.kind} ${signal.detail}: ${released}${countdown}`,
       });
@@ -303,6 +306,7 @@ export class Watchdog {
     const actions: Action[] = [{
       kind: "log",
       level: "error",
+      critical: true,
       message: `OOM episode ${episode.number} has lasted ${
         seconds(nowMs - episode.startedAtMs)
       }, beyond gracetime ${this.#config.gracetime} s: running panic action '${this.#config.panicAction}'`,

@@ -51,7 +51,7 @@ import {
 } from "../core/watchdog.ts";
 import { removeFileDurably, writeFileAtomic } from "./atomic_file.ts";
 import { KernelLogReader, KMSG_PATH } from "./kernel_log_reader.ts";
-import type { Logger } from "./log.ts";
+import { kernelLogWriter, type Logger } from "./log.ts";
 import { runPanicAction } from "./panic_action.ts";
 import {
   readBootId,
@@ -175,6 +175,7 @@ export class Daemon {
     this.#warnAboutPanicSetting();
     this.#reportLeftoverCrashFlag();
     this.#openKernelLog();
+    log.setKernelLog(kernelLogWriter(this.#environment.kmsgPath));
     this.#armPressureTrigger();
     this.#watchdog = new Watchdog(this.#config, this.#reserve.held);
     this.#ledger = new KillLedger(readOomKillCounter() ?? 0);
@@ -714,7 +715,9 @@ export class Daemon {
           await runPanicAction(action.action, this.#log.child("panic"));
           break;
         case "log":
-          this.#watchLog.log(action.level, action.message);
+          if (action.critical) {
+            this.#watchLog.critical(action.level, action.message);
+          } else this.#watchLog.log(action.level, action.message);
           break;
       }
     }
@@ -732,7 +735,8 @@ export class Daemon {
         this.#lastLatencyMs.toFixed(3)
       } ms after the kernel's report`;
     }
-    this.#log.child("reserve").warn(
+    this.#log.child("reserve").critical(
+      "warn",
       `reserve of ${released / MIB} MiB released${latency}`,
     );
   }
@@ -765,7 +769,10 @@ export class Daemon {
     try {
       writeFileAtomic(path, text);
       this.#watchdog.crashFlagWritten(true);
-      this.#log.child("crash-flag").info(`crash flag written to ${path}`);
+      this.#log.child("crash-flag").critical(
+        "info",
+        `crash flag written to ${path}`,
+      );
     } catch (error) {
       this.#watchdog.crashFlagWritten(false);
       this.#log.child("crash-flag").error(

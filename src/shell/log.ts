@@ -3,6 +3,12 @@
  * Written synchronously so a line is out before whatever comes next (a
  * panic, say) can stop the process.
  *
+ * Under systemd (stderr is the journal: `JOURNAL_STREAM` is set) each line
+ * starts with its syslog priority instead of a time, `<3>` … `<7>`
+ * (sd-daemon(3)), so `journalctl -p warning` works. Critical events also go
+ * to the kernel log, prefixed `oomwatch:`, where they land beside the
+ * kernel's own OOM report and survive on serial consoles and in pstore.
+ *
  * @module
  */
 
@@ -10,6 +16,13 @@ import type { LogLevel } from "../core/config.ts";
 import { isoTimestamp } from "../core/time.ts";
 
 const RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
+/** Syslog priorities: err, warning, info, debug. */
+const PRIORITY: Record<LogLevel, number> = {
+  debug: 7,
+  info: 6,
+  warn: 4,
+  error: 3,
+};
 const encoder = new TextEncoder();
 
 /** Where log lines go; stderr unless a test captures them. */
@@ -23,27 +36,81 @@ function stderrSink(line: string): void {
   }
 }
 
+/** How lines are written: for a terminal or file, or for the journal. */
+export interface LogFormat {
+  journal: boolean;
+}
+
+/** The format for this process: journal lines when stderr is the journal. */
+export function detectLogFormat(): LogFormat {
+  return { journal: (Deno.env.get("JOURNAL_STREAM") ?? "") !== "" };
+}
+
+/** Writes one record to the kernel log; failures are for the caller to ignore. */
+export type KernelLogWriter = (priority: number, message: string) => void;
+
+/** The kernel log writer for `path` (`/dev/kmsg`); each record is one write. */
+export function kernelLogWriter(path: string): KernelLogWriter {
+  return (priority, message) => {
+    const handle = Deno.openSync(path, { write: true });
+    try {
+      handle.writeSync(encoder.encode(`<${priority}>oomwatch: ${message}\n`));
+    } finally {
+      handle.close();
+    }
+  };
+}
+
 /** A logger for one category (`reserve`, `watchdog`, …). */
 export class Logger {
   #level: { value: LogLevel };
   readonly #category: string;
   readonly #sink: LogSink;
+  readonly #format: LogFormat;
+  #shared: { kernel: KernelLogWriter | null };
 
   constructor(
     level: LogLevel,
     category = "oomwatch",
     sink: LogSink = stderrSink,
+    format: LogFormat = detectLogFormat(),
   ) {
     this.#level = { value: level };
     this.#category = category;
     this.#sink = sink;
+    this.#format = format;
+    this.#shared = { kernel: null };
   }
 
-  /** A logger for a sub-category that shares this one's level and sink. */
+  /** A logger for a sub-category that shares this one's level and sinks. */
   child(category: string): Logger {
-    const child = new Logger(this.#level.value, category, this.#sink);
+    const child = new Logger(
+      this.#level.value,
+      category,
+      this.#sink,
+      this.#format,
+    );
     child.#level = this.#level;
+    child.#shared = this.#shared;
     return child;
+  }
+
+  /** Where critical events go besides stderr (null: nowhere). */
+  setKernelLog(writer: KernelLogWriter | null): void {
+    this.#shared.kernel = writer;
+  }
+
+  /**
+   * A critical event (release, crash flag, countdown, panic): logged, and
+   * written to the kernel log whatever the level.
+   */
+  critical(level: LogLevel, message: string): void {
+    this.log(level, message);
+    try {
+      this.#shared.kernel?.(PRIORITY[level], message);
+    } catch {
+      // the kernel log is a second copy; stderr has the line
+    }
   }
 
   /** Changes the level of this logger and every child (a reload). */
@@ -53,6 +120,10 @@ export class Logger {
 
   log(level: LogLevel, message: string): void {
     if (RANK[level] < RANK[this.#level.value]) return;
+    if (this.#format.journal) {
+      this.#sink(`<${PRIORITY[level]}>[${this.#category}] ${message}\n`);
+      return;
+    }
     const time = isoTimestamp(Date.now());
     this.#sink(
       `${time} ${

@@ -39,13 +39,15 @@ export async function runPanicAction(
   triggerPath = sysrqTriggerPath(),
 ): Promise<void> {
   if (action === "none") {
-    log.error(
+    log.critical(
+      "error",
       `panic action is 'none': nothing done (action 'panic' would have written 'c' to ${triggerPath})`,
     );
     return;
   }
   const keys = SYSRQ_KEYS[action];
-  log.error(
+  log.critical(
+    "error",
     `running panic action '${action}': writing ${
       keys.map((key) => `'${key}'`).join(", ")
     } to ${triggerPath}`,

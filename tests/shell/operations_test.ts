@@ -7,6 +7,7 @@
  */
 
 import assert from "node:assert/strict";
+import { KernelLogReader } from "../../src/shell/kernel_log_reader.ts";
 import { waitFor, withScenario } from "../helpers/daemon.ts";
 import { MEMCG } from "../helpers/memcg.ts";
 import { privilegedTest, ROOT } from "../helpers/privilege.ts";
@@ -275,5 +276,43 @@ privilegedTest(
       assert.equal(daemon.lockedMiB(), 64);
       const { status } = await daemon.stop();
       assert.equal(status.code, 0);
+    }),
+);
+
+privilegedTest(
+  "under journald lines carry syslog priorities, and a release is written to the kernel log",
+  [ROOT, MEMCG],
+  () =>
+    withScenario(48 * 1024 * 1024, async ({ start, cgroup }) => {
+      const kernelLog = KernelLogReader.open();
+      try {
+        const daemon = start(["--bufsize", "8", "--memcg-oom"], {
+          env: { JOURNAL_STREAM: "8:12345" },
+        });
+        await daemon.waitForLocked(8);
+        await daemon.waitForLog(/started \(pid/);
+        assert.match(daemon.log, /^<6>\[oomwatch\] started \(pid/m);
+        await cgroup.runHog();
+        await daemon.waitForLog(/^<4>\[reserve\] reserve of 8 MiB released/m);
+        assert.doesNotMatch(
+          daemon.log,
+          /^\d{4}-\d\d-\d\dT/m,
+          "no timestamps: journald adds its own",
+        );
+        const records = await waitFor("the kernel log line", () => {
+          const found = kernelLog.drain().filter((r) =>
+            r.message.startsWith("oomwatch: reserve of 8 MiB released")
+          );
+          return found.length > 0 ? found : undefined;
+        });
+        assert.equal(records[0].level, 4);
+        assert.notEqual(
+          records[0].facility,
+          0,
+          "userspace, never mistaken for the kernel",
+        );
+      } finally {
+        kernelLog.close();
+      }
     }),
 );
