@@ -57,6 +57,10 @@ Other:
   --status-file PATH       the status file the daemon keeps and check/status read
                            (default /run/oomwatch/status.json; the instance lock
                            oomwatch.lock sits beside it)
+  --metrics-file PATH      keep Prometheus metrics there (node_exporter textfile
+                           collector), rewritten atomically
+  --exec-on-oom CMD        run CMD (sh -c) after each episode's start, detached, with
+                           OOMWATCH_* variables describing it; 60 s timeout
   --config FILE            read parameters from FILE (sysctl syntax: 'bufsize = 64' or
                            'vm.oom_ext.bufsize = 64'); flags override it
   --log-level LEVEL        debug, info, warn or error (default info)

@@ -50,6 +50,10 @@ export interface Config {
   lockCode: boolean;
   /** The status file the daemon keeps and `check`/`status` read. */
   statusFile: string;
+  /** Prometheus textfile to keep, or "" for none. */
+  metricsFile: string;
+  /** A shell command run after each episode's start, or "" for none. */
+  execOnOom: string;
   logLevel: LogLevel;
 }
 
@@ -66,6 +70,8 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   heartbeat: 5,
   lockCode: false,
   statusFile: "/run/oomwatch/status.json",
+  metricsFile: "",
+  execOnOom: "",
   logLevel: "info",
 };
 
@@ -186,6 +192,17 @@ const PARAMETERS: { [name: string]: Parameter<keyof Config> } = {
     field: "statusFile",
     allowed: "an absolute path of a file, e.g. /run/oomwatch/status.json",
     parse: absolutePath,
+  },
+  metrics_file: {
+    field: "metricsFile",
+    allowed:
+      "an absolute path of a file (for node_exporter's textfile collector), or empty for none",
+    parse: (raw) => raw.trim() === "" ? "" : absolutePath(raw),
+  },
+  exec_on_oom: {
+    field: "execOnOom",
+    allowed: "a shell command (run with sh -c), or empty for none",
+    parse: (raw) => raw.includes("\0") ? undefined : raw.trim(),
   },
   log_level: {
     field: "logLevel",

@@ -25,6 +25,7 @@ import {
 } from "../../ffi/libc.ts";
 import { type Config, configRecord, describeConfig } from "../core/config.ts";
 import type { DaemonStatus, EpisodeStatus } from "../core/status.ts";
+import { formatMetrics } from "../core/metrics.ts";
 import { VERSION } from "../version.ts";
 import {
   acquireInstanceLock,
@@ -71,6 +72,8 @@ import { PressureTrigger, TriggerRefused } from "./pressure_trigger.ts";
 const MIB = 1024 * 1024;
 /** How often counters, memory and pressure are read while memory is tight. */
 export const TIGHT_INTERVAL_MS = 1_000;
+/** How long an --exec-on-oom command may run. */
+const EXEC_TIMEOUT_MS = 60_000;
 /** MemAvailable below this share of MemTotal counts as tight. */
 const TIGHT_AVAILABLE_SHARE = 0.1;
 
@@ -270,17 +273,23 @@ export class Daemon {
   /** The status file: rewritten atomically after every wake (the heartbeat). */
   #writeStatus(): void {
     try {
+      const status = this.#status();
       writeFileAtomic(
         this.#config.statusFile,
-        `${JSON.stringify(this.#status(), null, 2)}\n`,
+        `${JSON.stringify(status, null, 2)}\n`,
         { durable: false },
       );
+      if (this.#config.metricsFile !== "") {
+        writeFileAtomic(this.#config.metricsFile, formatMetrics(status), {
+          durable: false,
+        });
+      }
       this.#statusFailureSaid = false;
     } catch (error) {
       if (this.#statusFailureSaid) return;
       this.#statusFailureSaid = true;
       this.#log.warn(
-        `cannot write the status file ${this.#config.statusFile}: ${error}; oomwatch check will report the daemon as stale`,
+        `cannot write the status file ${this.#config.statusFile} or the metrics file: ${error}; oomwatch check will report the daemon as stale`,
       );
     }
   }
@@ -414,7 +423,7 @@ export class Daemon {
 
   async #onStall(stall: OomSignal, nowMs: number): Promise<void> {
     this.#counters.stalls += 1;
-    await this.#execute(this.#watchdog.signal(stall, nowMs));
+    await this.#signal(stall, nowMs);
   }
 
   /** What every wake does: the kernel log, the counter, the watchdog's clock. */
@@ -693,7 +702,80 @@ export class Daemon {
       detail: `kill of ${victim}${where} (from the ${kill.source})`,
     };
     if (kill.victim) signal.victim = kill.victim;
-    await this.#execute(this.#watchdog.signal(signal, nowMs), kill);
+    await this.#signal(signal, nowMs, kill);
+  }
+
+  /** An OOM signal to the watchdog; a new episode also runs --exec-on-oom. */
+  async #signal(
+    signal: OomSignal,
+    nowMs: number,
+    cause?: ObservedKill,
+  ): Promise<void> {
+    const episodesBefore = this.#watchdog.counters.episodes;
+    await this.#execute(this.#watchdog.signal(signal, nowMs), cause);
+    const episode = this.#watchdog.episode;
+    if (
+      episode && this.#watchdog.counters.episodes > episodesBefore &&
+      this.#config.execOnOom !== ""
+    ) {
+      this.#runExecOnOom(episode);
+    }
+  }
+
+  /**
+   * Runs the --exec-on-oom command detached (the loop does not wait), with a
+   * timeout; its failure is logged and changes nothing else.
+   */
+  #runExecOnOom(episode: Readonly<Episode>): void {
+    const log = this.#log.child("exec-on-oom");
+    const command = this.#config.execOnOom;
+    let child: Deno.ChildProcess;
+    try {
+      child = new Deno.Command("/bin/sh", {
+        args: ["-c", command],
+        stdin: "null",
+        stdout: "null",
+        stderr: "piped",
+        env: {
+          OOMWATCH_EVENT: "episode-start",
+          OOMWATCH_EPISODE: String(episode.number),
+          OOMWATCH_TRIGGER: episode.trigger.kind,
+          OOMWATCH_DETAIL: episode.trigger.detail,
+          OOMWATCH_VICTIM: episode.trigger.victim ?? "",
+          OOMWATCH_CRASHFLAG: this.#config.crashflag
+            ? this.#config.crashflagName
+            : "",
+          OOMWATCH_BOOT_ID: this.#bootId,
+        },
+      }).spawn();
+    } catch (error) {
+      log.error(`cannot start '${command}': ${error}`);
+      return;
+    }
+    const timer = setTimeout(() => {
+      log.error(
+        `'${command}' still runs after ${EXEC_TIMEOUT_MS / 1000} s: killing it`,
+      );
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // exited meanwhile
+      }
+    }, EXEC_TIMEOUT_MS);
+    const stderr = new Response(child.stderr).text();
+    void child.status.then(async (status) => {
+      clearTimeout(timer);
+      const output = (await stderr).trim().slice(0, 2000);
+      if (status.success) {
+        log.info(`'${command}' finished`);
+      } else {
+        log.error(
+          `'${command}' failed (${
+            status.signal ? `signal ${status.signal}` : `exit ${status.code}`
+          })${output ? `: ${output}` : ""}`,
+        );
+      }
+    });
   }
 
   async #execute(actions: Action[], cause?: ObservedKill): Promise<void> {

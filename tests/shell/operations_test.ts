@@ -7,6 +7,7 @@
  */
 
 import assert from "node:assert/strict";
+import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { KernelLogReader } from "../../src/shell/kernel_log_reader.ts";
 import { waitFor, withScenario } from "../helpers/daemon.ts";
 import { MEMCG } from "../helpers/memcg.ts";
@@ -314,5 +315,110 @@ privilegedTest(
       } finally {
         kernelLog.close();
       }
+    }),
+);
+
+/** The metric samples of a textfile, parsed by a Prometheus text-format parser. */
+function parseMetrics(text: string): Map<string, number> {
+  const families: unknown = parsePrometheusTextFormat(text);
+  assert.ok(Array.isArray(families), "the parser returns metric families");
+  const samples = new Map<string, number>();
+  for (
+    const family of families as {
+      name: string;
+      metrics: { value: string; labels?: Record<string, string> }[];
+    }[]
+  ) {
+    for (const metric of family.metrics) {
+      const labels = Object.entries(metric.labels ?? {}).map(([k, v]) =>
+        `${k}=${v}`
+      ).join(",");
+      samples.set(
+        labels ? `${family.name}{${labels}}` : family.name,
+        Number(metric.value),
+      );
+    }
+  }
+  return samples;
+}
+
+privilegedTest(
+  "the metrics file parses as Prometheus text and changes on an episode; --exec-on-oom runs with the event",
+  [ROOT, MEMCG],
+  () =>
+    withScenario(48 * 1024 * 1024, async ({ start, cgroup, dir }) => {
+      const metricsFile = `${dir}/oomwatch.prom`;
+      const hookOutput = `${dir}/hook.out`;
+      const daemon = start([
+        "--bufsize",
+        "8",
+        "--memcg-oom",
+        "--metrics-file",
+        metricsFile,
+        "--exec-on-oom",
+        `echo "$OOMWATCH_EVENT $OOMWATCH_EPISODE $OOMWATCH_TRIGGER $OOMWATCH_VICTIM" > ${hookOutput}`,
+      ]);
+      await daemon.waitForLocked(8);
+      const before = await waitFor("the metrics file", () => {
+        try {
+          return parseMetrics(Deno.readTextFileSync(metricsFile));
+        } catch {
+          return undefined;
+        }
+      });
+      assert.equal(
+        before.get("oomwatch_reserve_locked_bytes"),
+        8 * 1024 * 1024,
+      );
+      assert.equal(before.get("oomwatch_state{state=armed}"), 1);
+      assert.equal(before.get("oomwatch_episodes_total"), 0);
+      assert.ok(
+        (before.get("oomwatch_heartbeat_timestamp_seconds") ?? 0) > 1.7e9,
+      );
+      await cgroup.runHog();
+      const after = await waitFor("an episode in the metrics", () => {
+        const samples = parseMetrics(Deno.readTextFileSync(metricsFile));
+        return samples.get("oomwatch_episodes_total") === 1
+          ? samples
+          : undefined;
+      });
+      assert.equal(after.get("oomwatch_reserve_locked_bytes"), 0);
+      assert.equal(after.get("oomwatch_state{state=episode}"), 1);
+      assert.equal(after.get("oomwatch_oom_kills_total{scope=memcg}"), 1);
+      assert.ok((after.get("oomwatch_last_reaction_latency_seconds") ?? 0) > 0);
+      const hook = await waitFor("the hook's output", () => {
+        try {
+          return Deno.readTextFileSync(hookOutput);
+        } catch {
+          return undefined;
+        }
+      });
+      assert.match(hook, /^episode-start 1 memcg-oom python3 \(pid \d+\)$/m);
+    }),
+);
+
+privilegedTest(
+  "a failing --exec-on-oom command is logged and changes nothing else",
+  [ROOT, MEMCG],
+  () =>
+    withScenario(48 * 1024 * 1024, async ({ start, cgroup, flag }) => {
+      const daemon = start([
+        "--bufsize",
+        "8",
+        "--memcg-oom",
+        "--exec-on-oom",
+        "echo broken >&2; exit 7",
+      ]);
+      await daemon.waitForLocked(8);
+      await cgroup.runHog();
+      await daemon.waitForLog(
+        /\[exec-on-oom\] 'echo broken >&2; exit 7' failed \(exit 7\): broken/,
+      );
+      assert.equal(
+        daemon.lockedMiB(),
+        0,
+        "the reserve was released all the same",
+      );
+      assert.match(Deno.readTextFileSync(flag), /trigger=memcg-oom/);
     }),
 );

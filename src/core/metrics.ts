@@ -1,0 +1,101 @@
+/**
+ * The daemon's status in the Prometheus text exposition format, for
+ * node_exporter's textfile collector. Names follow Prometheus conventions:
+ * `oomwatch_` prefix, base units (bytes, seconds), `_total` on counters.
+ *
+ * @module
+ */
+
+import type { DaemonStatus } from "./status.ts";
+import type { Phase } from "./watchdog.ts";
+
+const STATES: readonly Phase[] = [
+  "armed",
+  "episode",
+  "recovering",
+  "reserve-disabled",
+];
+
+/** The metrics text for `status`. */
+export function formatMetrics(status: DaemonStatus): string {
+  const lines: string[] = [];
+  const metric = (
+    name: string,
+    type: "gauge" | "counter",
+    help: string,
+    samples: [labels: string, value: number][],
+  ) => {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, value] of samples) {
+      lines.push(`${name}${labels} ${value}`);
+    }
+  };
+  const c = status.counters;
+  metric(
+    "oomwatch_reserve_bytes",
+    "gauge",
+    "Configured size of the emergency reserve.",
+    [["", status.reserve.configuredBytes]],
+  );
+  metric(
+    "oomwatch_reserve_locked_bytes",
+    "gauge",
+    "Bytes of the reserve currently mapped and locked.",
+    [["", status.reserve.heldBytes]],
+  );
+  metric(
+    "oomwatch_state",
+    "gauge",
+    "The daemon's state: 1 for the current one.",
+    STATES.map((
+      state,
+    ) => [`{state="${state}"}`, state === status.state ? 1 : 0]),
+  );
+  metric("oomwatch_oom_kills_total", "counter", "OOM kills seen, by scope.", [
+    ['{scope="global"}', c.globalOomKills],
+    ['{scope="memcg"}', c.memcgOomKills],
+  ]);
+  metric(
+    "oomwatch_memory_stalls_total",
+    "counter",
+    "Memory-stall signals (PSI full at or above the threshold).",
+    [["", c.stalls]],
+  );
+  metric("oomwatch_episodes_total", "counter", "OOM episodes started.", [[
+    "",
+    c.episodes,
+  ]]);
+  metric(
+    "oomwatch_reserve_releases_total",
+    "counter",
+    "Times the reserve was released.",
+    [["", c.releases]],
+  );
+  metric(
+    "oomwatch_rearm_failures_total",
+    "counter",
+    "Failed attempts to re-create the reserve.",
+    [["", c.rearmFailures]],
+  );
+  metric(
+    "oomwatch_kernel_log_records_lost_total",
+    "counter",
+    "Kernel log records overwritten before they were read.",
+    [["", c.kernelLogLost]],
+  );
+  if (status.lastReactionLatencyMs !== null) {
+    metric(
+      "oomwatch_last_reaction_latency_seconds",
+      "gauge",
+      "From the kernel's OOM report to the reserve unmapped, for the last release.",
+      [["", status.lastReactionLatencyMs / 1000]],
+    );
+  }
+  metric(
+    "oomwatch_heartbeat_timestamp_seconds",
+    "gauge",
+    "Unix time of the daemon's last heartbeat.",
+    [["", status.heartbeatEpochMs / 1000]],
+  );
+  return `${lines.join("\n")}\n`;
+}
