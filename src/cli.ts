@@ -12,8 +12,8 @@ import {
   UsageError,
 } from "./core/config.ts";
 
-export type Command = "run" | "check" | "status";
-const COMMANDS: readonly Command[] = ["run", "check", "status"];
+export type Command = "run" | "check" | "status" | "selftest";
+const COMMANDS: readonly Command[] = ["run", "check", "status", "selftest"];
 
 /** What the user asked for. */
 export interface Request {
@@ -34,6 +34,8 @@ Usage: oomwatch [run] [options]     run the watchdog (the default)
        oomwatch check [options]     health check for cron and monitoring: one line,
                                     exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
        oomwatch status [--json]     the daemon's status for a person, or JSON
+       oomwatch selftest [options]  check that every part works on this machine,
+                                    without causing an OOM (exit 0/1/2: pass/warn/fail)
 
 Parameters (as in oom_ext; also accepted in the config file):
   --bufsize MIB            size of the emergency reserve in MiB; 0 = none (default 32)

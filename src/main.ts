@@ -15,6 +15,7 @@ import {
   UsageError,
 } from "./core/config.ts";
 import { runCheck } from "./commands/check.ts";
+import { runSelftest } from "./commands/selftest.ts";
 import { runStatus } from "./commands/status.ts";
 import { Daemon } from "./shell/daemon.ts";
 import { Logger } from "./shell/log.ts";
@@ -106,6 +107,15 @@ async function main(args: string[]): Promise<number> {
   if (request.version) {
     console.log(`oomwatch ${VERSION}`);
     return 0;
+  }
+  if (request.command === "selftest") {
+    try {
+      return runSelftest(readConfig(request.configPath, request.flags));
+    } catch (error) {
+      if (!(error instanceof UsageError)) throw error;
+      console.error(`oomwatch: ${error.message}`);
+      return 2;
+    }
   }
   if (request.command === "check" || request.command === "status") {
     let config: Config;

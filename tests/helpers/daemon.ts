@@ -181,7 +181,10 @@ export async function withScenario(
     ];
     await body({
       statusFile,
-      cli: (args: string[]) => runCli([...args, ...scenarioFiles(args)]),
+      cli: (args: string[]) =>
+        runCli([...args, ...scenarioFiles(args)], {
+          OOMWATCH_SYSRQ_TRIGGER: `${dir}/sysrq`,
+        }),
       dir,
       flag,
       get cgroup(): MemoryCgroup {
@@ -211,10 +214,14 @@ export interface CliResult {
 }
 
 /** Runs `oomwatch ARGS` to completion with the start task's flags. */
-export async function runCli(args: string[]): Promise<CliResult> {
+export async function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<CliResult> {
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["run", ...runFlags(), ENTRY_PATH, ...args],
     stdin: "null",
+    env,
   }).output();
   const decoder = new TextDecoder();
   return {
