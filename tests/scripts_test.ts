@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { runFlags } from "../scripts/run_flags.ts";
+import { privilegedTest } from "./helpers/privilege.ts";
 
 Deno.test("runFlags() reads the daemon's flags from the start task", () => {
   const flags = runFlags();
@@ -27,6 +28,111 @@ Deno.test("the compile task refuses a binary that is not oomwatch (DENORT_BIN po
     assert.match(stderr, /--version printed 'deno /);
     assert.match(stderr, /expected 'oomwatch /);
     await assert.rejects(() => Deno.stat(output), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+function hasCommand(name: string): boolean {
+  return ["/usr/bin", "/bin", "/usr/sbin", "/sbin"].some((dir) => {
+    try {
+      return Deno.statSync(`${dir}/${name}`).isFile;
+    } catch {
+      return false;
+    }
+  });
+}
+
+const SYSTEMD_ANALYZE = {
+  name: "systemd-analyze",
+  missing: () =>
+    hasCommand("systemd-analyze")
+      ? null
+      : "not installed (apt-get install systemd)",
+};
+
+privilegedTest("the systemd unit passes systemd-analyze verify", [
+  SYSTEMD_ANALYZE,
+], async () => {
+  const dir = await Deno.makeTempDir({ prefix: "oomwatch-unit-" });
+  try {
+    const unit = await Deno.readTextFile(
+      new URL("../scripts/oomwatch.service", import.meta.url),
+    );
+    assert.match(unit, /^ExecStart=\/usr\/local\/bin\/oomwatch /m);
+    for (
+      const line of [
+        "OOMScoreAdjust=-1000",
+        "LimitMEMLOCK=infinity",
+        "Restart=always",
+      ]
+    ) {
+      assert.match(unit, new RegExp(`^${line}$`, "m"));
+    }
+    for (
+      const forbidden of [
+        "ProtectKernelTunables=yes",
+        "ProtectKernelLogs=yes",
+        "MemoryDenyWriteExecute=yes",
+        "ProtectSystem=strict",
+      ]
+    ) {
+      assert.doesNotMatch(
+        unit,
+        new RegExp(`^${forbidden}$`, "m"),
+        `${forbidden} would break oomwatch`,
+      );
+    }
+    // verify checks that ExecStart exists: point it at a binary that does.
+    await Deno.writeTextFile(
+      `${dir}/oomwatch.service`,
+      unit.replace(
+        /^ExecStart=\/usr\/local\/bin\/oomwatch/m,
+        `ExecStart=${Deno.execPath()}`,
+      ),
+    );
+    const result = await new Deno.Command("systemd-analyze", {
+      args: ["verify", `${dir}/oomwatch.service`],
+    }).output();
+    const stderr = new TextDecoder().decode(result.stderr);
+    assert.equal(result.code, 0, stderr);
+    assert.equal(stderr.trim(), "", "no warnings");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("install.sh copies a binary that is oomwatch, and refuses one that is not", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "oomwatch-install-" });
+  try {
+    const script = new URL("../scripts/install.sh", import.meta.url).pathname;
+    const fake = `${dir}/oomwatch`;
+    await Deno.writeTextFile(fake, "#!/bin/sh\necho 'oomwatch 0.1.0'\n");
+    await Deno.chmod(fake, 0o755);
+    const run = (args: string[]) =>
+      new Deno.Command("sh", {
+        args: [script, ...args],
+        env: { DESTDIR: `${dir}/root` },
+      }).output();
+    const installed = await run(["--binary", fake]);
+    assert.equal(installed.code, 0, new TextDecoder().decode(installed.stderr));
+    assert.equal(
+      (await Deno.stat(`${dir}/root/usr/local/bin/oomwatch`)).mode! & 0o777,
+      0o755,
+    );
+    await assert.rejects(() =>
+      Deno.stat(`${dir}/root/etc/systemd/system/oomwatch.service`)
+    );
+    const enabled = await run(["--binary", fake, "--enable"]);
+    assert.equal(enabled.code, 0);
+    await Deno.stat(`${dir}/root/etc/systemd/system/oomwatch.service`);
+    await Deno.writeTextFile(fake, "#!/bin/sh\necho 'deno 2.9.6'\n");
+    const refused = await run(["--binary", fake]);
+    assert.equal(refused.code, 1);
+    assert.match(
+      new TextDecoder().decode(refused.stderr),
+      /not oomwatch's version; refusing/,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
