@@ -164,6 +164,9 @@ export class Daemon {
       log.error(reason);
       return 1;
     }
+    // Protected before the reserve exists: creating it takes memory.
+    const selfLog = log.child("self-protection");
+    const scoreAdj = protectFromOomKiller(selfLog);
     try {
       this.#reserve.create(this.#config.bufsize * MIB);
     } catch (error) {
@@ -173,8 +176,6 @@ export class Daemon {
       }
       throw error;
     }
-    const selfLog = log.child("self-protection");
-    const scoreAdj = protectFromOomKiller(selfLog);
     this.#warnAboutPanicSetting();
     this.#reportLeftoverCrashFlag();
     this.#openKernelLog();

@@ -1,0 +1,91 @@
+#!/bin/busybox sh
+# /init of the throw-away VM: one scenario per boot, chosen on the kernel
+# command line (oomwatch.scenario=NAME). Everything the host judges is printed
+# on the serial console or written to the ext4 disk (/dev/vda, mounted at /mnt).
+/bin/busybox --install -s /bin
+export PATH=/bin HOME=/tmp DENO_DIR=/tmp/deno NO_COLOR=1
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mount -t tmpfs tmp /tmp
+for module in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk; do
+  insmod /modules/$module.ko
+done
+for i in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/vda ] && break; sleep 0.2; done
+mount -t ext4 /dev/vda /mnt || echo "E2E: cannot mount /dev/vda"
+sysctl -w kernel.panic=1 >/dev/null 2>&1 || echo 1 > /proc/sys/kernel/panic
+
+scenario=$(sed -n 's/.*oomwatch\.scenario=\([a-z0-9-]*\).*/\1/p' /proc/cmdline)
+echo "E2E: scenario $scenario, boot $(cat /proc/sys/kernel/random/boot_id), $(grep MemTotal /proc/meminfo)"
+cat /proc/sys/kernel/random/boot_id > /mnt/boot_id
+sync
+
+OOMWATCH="/deno run -A --no-config --no-lock --v8-flags=--max-old-space-size=32,--single-threaded /oomwatch.js"
+[ -x /oomwatch ] && OOMWATCH=/oomwatch
+
+# A hog that doubles a string until the kernel kills it.
+hog() { awk 'BEGIN { s = "x"; while (1) s = s s }'; }
+
+start_oomwatch() {
+  $OOMWATCH --bufsize 32 --crashflag-name /mnt/oomflag --status-file /tmp/run/status.json "$@" 2>&1 &
+  OOMWATCH_PID=$!
+  for i in $(seq 1 600); do
+    grep -q '^VmLck:.*32768 kB' /proc/$OOMWATCH_PID/status 2>/dev/null && break
+    sleep 0.1
+  done
+  wait_for 30 '[ -f /tmp/run/status.json ]'
+  echo "E2E: oomwatch armed: $(grep VmLck /proc/$OOMWATCH_PID/status), oom_score_adj $(cat /proc/$OOMWATCH_PID/oom_score_adj)"
+}
+
+wait_for() { # seconds, condition
+  limit=$1; shift
+  for i in $(seq 1 $((limit * 10))); do eval "$@" && return 0; sleep 0.1; done
+  return 1
+}
+
+finish() {
+  sync
+  echo "E2E: done"
+  poweroff -f
+}
+
+case "$scenario" in
+  single-oom)
+    start_oomwatch --resettime 5
+    hog
+    echo "E2E: hog ended ($?), oom_kill $(grep oom_kill /proc/vmstat)"
+    wait_for 10 '[ -f /mnt/oomflag ]' && echo "E2E: flag present after the kill: $(grep boot_id /mnt/oomflag)"
+    wait_for 60 'grep -q "^VmLck:.*32768 kB" /proc/$OOMWATCH_PID/status && [ ! -f /mnt/oomflag ]' \
+      && echo "E2E: re-armed, flag removed" || echo "E2E: not re-armed within 60 s"
+    finish
+    ;;
+  panic|reboot)
+    start_oomwatch --gracetime 10 --resettime 30 --panic-action "$scenario"
+    while true; do hog; done
+    ;;
+  memcg)
+    mkdir -p /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup
+    echo +memory > /sys/fs/cgroup/cgroup.subtree_control
+    mkdir /sys/fs/cgroup/hog && echo 64M > /sys/fs/cgroup/hog/memory.max
+    echo "E2E: memory.max $(cat /sys/fs/cgroup/hog/memory.max)"
+    start_oomwatch --gracetime 1 --panic-action panic
+    sh -c 'echo $$ > /sys/fs/cgroup/hog/cgroup.procs && exec awk "BEGIN { s = \"x\"; while (1) s = s s }"'
+    echo "E2E: memcg hog ended ($?), $(grep oom_kill /sys/fs/cgroup/hog/memory.events)"
+    sleep 3
+    echo "E2E: after 3 s: $(grep VmLck /proc/$OOMWATCH_PID/status)"
+    [ -f /mnt/oomflag ] && echo "E2E: flag present" || echo "E2E: no flag"
+    finish
+    ;;
+  baseline)
+    # Scenario panic's workload without oomwatch, for its bound.
+    end=$(( $(cut -d. -f1 /proc/uptime) + 40 ))
+    kills=0
+    while [ "$(cut -d. -f1 /proc/uptime)" -lt "$end" ]; do hog; done
+    echo "E2E: baseline still running after 40 s: $(grep oom_kill /proc/vmstat)"
+    finish
+    ;;
+  *)
+    echo "E2E: unknown scenario '$scenario'"
+    finish
+    ;;
+esac
