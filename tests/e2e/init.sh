@@ -76,6 +76,21 @@ case "$scenario" in
     [ -f /mnt/oomflag ] && echo "E2E: flag present" || echo "E2E: no flag"
     finish
     ;;
+  stall)
+    # A memory stall without a kill: a cgroup v2 memory.high far below what
+    # its task keeps allocating. The kernel reclaims and throttles the task
+    # (penalty sleeps counted as memory stall) but never OOM-kills it.
+    mkdir -p /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup
+    echo +memory > /sys/fs/cgroup/cgroup.subtree_control
+    mkdir /sys/fs/cgroup/slow && echo 16M > /sys/fs/cgroup/slow/memory.high
+    start_oomwatch --gracetime 10 --panic-action panic
+    sh -c 'echo $$ > /sys/fs/cgroup/slow/cgroup.procs && exec awk "BEGIN { s = \"x\"; while (1) s = s s }"' &
+    for i in $(seq 1 12); do
+      sleep 5
+      echo "E2E: $(grep full /proc/pressure/memory), oom_kill $(grep oom_kill /proc/vmstat | cut -d' ' -f2), slow: current $(cat /sys/fs/cgroup/slow/memory.current) $(tr '\n' ' ' < /sys/fs/cgroup/slow/memory.events)"
+    done
+    finish
+    ;;
   baseline)
     # Scenario panic's workload without oomwatch, for its bound.
     end=$(( $(cut -d. -f1 /proc/uptime) + 40 ))

@@ -8,8 +8,9 @@
  * serial log and from the ext4 disk image read back with debugfs.
  *
  * Scenarios: single-oom, panic, reboot, memcg (cgroup v2 in the guest),
- * baseline (panic's workload without oomwatch). A stall without a kill is not
- * run: see README (Testing).
+ * stall (a memory stall without a kill: a cgroup v2 memory.high far below
+ * what its task allocates), baseline (panic's workload without oomwatch).
+ * `deno task e2e NAME…` runs only the named ones.
  *
  * Needs root (apt-get, qemu); installs qemu-system-x86, busybox-static, cpio
  * and e2fsprogs when missing. Writes serial logs to e2e-results/.
@@ -319,6 +320,37 @@ async function judge(result: Boot): Promise<Verdict> {
           } s, flag on disk with boot id`,
       };
     }
+    case "stall": {
+      const flag = await diskFile(result.disk, "/oomflag");
+      const start = loggedAt(log, /OOM episode 1 started by memory-stall/);
+      const action = loggedAt(log, /running panic action/);
+      const elapsed = start !== null && action !== null ? action - start : null;
+      const share = /started by memory-stall full stall (\d+)%/.exec(log)?.[1];
+      const failed = failedChecks([
+        ["an episode started by the memory stall (PSI full)", start !== null],
+        ["no OOM kill at all", !/Killed process|oom-kill:/.test(log)],
+        [
+          `the panic action ran ${GRACETIME} ± 2 s into the episode (guest clock)`,
+          elapsed !== null && Math.abs(elapsed - GRACETIME) <= 2,
+        ],
+        [
+          "the kernel panicked",
+          /Kernel panic - not syncing: sysrq triggered crash/.test(log),
+        ],
+        [
+          "the flag is on the disk, trigger memory-stall",
+          flag !== null && /^trigger=memory-stall$/m.test(flag),
+        ],
+      ]);
+      return {
+        pass: failed.length === 0,
+        summary: failed.length
+          ? `missing: ${failed.join("; ")}`
+          : `stall (full ${share}% of 10 s, no kill) → episode → panic after ${
+            elapsed?.toFixed(1)
+          } s, flag on disk`,
+      };
+    }
     case "memcg": {
       const failed = failedChecks([
         ["cgroup v2 limit in place", /E2E: memory.max 67108864/.test(log)],
@@ -367,13 +399,16 @@ async function main(): Promise<number> {
   await installTools();
   const kernel = await fetchKernel();
   const initrd = await buildInitramfs(kernel);
-  const scenarios: [string, number][] = [
+  const only = Deno.args.length > 0 ? new Set(Deno.args) : null;
+  const all: [string, number][] = [
     ["single-oom", 240],
     ["panic", 240],
     ["reboot", 240],
     ["memcg", 240],
+    ["stall", 240],
     ["baseline", 240],
   ];
+  const scenarios = all.filter(([name]) => only === null || only.has(name));
   let failures = 0;
   for (const [scenario, bound] of scenarios) {
     const result = await boot(kernel, initrd, scenario, bound);
