@@ -26,6 +26,7 @@ import { KernelLogReader } from "../src/shell/kernel_log_reader.ts";
 import { readLockedBytes, readStatusBytes } from "../src/shell/procfs.ts";
 import { DaemonProcess, waitFor } from "../tests/helpers/daemon.ts";
 import { MemoryCgroup } from "../tests/helpers/memcg.ts";
+import { hasCommand } from "../tests/helpers/privilege.ts";
 import { ENTRY_PATH, runFlags } from "./run_flags.ts";
 
 const MIB = 1024 * 1024;
@@ -42,18 +43,8 @@ function percentile(values: number[], p: number): number {
   return sorted[Math.max(0, index)];
 }
 
-function which(command: string): boolean {
-  return ["/usr/bin", "/usr/sbin", "/bin", "/sbin"].some((dir) => {
-    try {
-      return Deno.statSync(`${dir}/${command}`).isFile;
-    } catch {
-      return false;
-    }
-  });
-}
-
 async function installPeers(): Promise<void> {
-  if (which("earlyoom") && which("nohang")) return;
+  if (hasCommand("earlyoom") && hasCommand("nohang")) return;
   console.error("bench: installing earlyoom and nohang from Debian");
   for (
     const args of [["update", "-qq"], [

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { runFlags } from "../scripts/run_flags.ts";
-import { privilegedTest } from "./helpers/privilege.ts";
+import { commandsNeed, privilegedTest } from "./helpers/privilege.ts";
 
 Deno.test("runFlags() reads the daemon's flags from the start task", () => {
   const flags = runFlags();
@@ -33,23 +33,7 @@ Deno.test("the compile task refuses a binary that is not oomwatch (DENORT_BIN po
   }
 });
 
-function hasCommand(name: string): boolean {
-  return ["/usr/bin", "/bin", "/usr/sbin", "/sbin"].some((dir) => {
-    try {
-      return Deno.statSync(`${dir}/${name}`).isFile;
-    } catch {
-      return false;
-    }
-  });
-}
-
-const SYSTEMD_ANALYZE = {
-  name: "systemd-analyze",
-  missing: () =>
-    hasCommand("systemd-analyze")
-      ? null
-      : "not installed (apt-get install systemd)",
-};
+const SYSTEMD_ANALYZE = commandsNeed(["systemd-analyze"], "systemd");
 
 privilegedTest("the systemd unit passes systemd-analyze verify", [
   SYSTEMD_ANALYZE,

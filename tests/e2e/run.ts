@@ -421,9 +421,6 @@ async function main(): Promise<number> {
     );
   }
   console.log(
-    "SKIP stall       (explained in README: no reliable stall without a kill under TCG)",
-  );
-  console.log(
     `e2e: ${
       scenarios.length - failures
     } passed, ${failures} failed; suite wall time ${

@@ -19,6 +19,28 @@ export const ROOT: Need = {
     Deno.uid() === 0 ? null : `runs as uid ${Deno.uid()}, not root`,
 };
 
+/** Whether `name` is an installed command (in the usual system folders). */
+export function hasCommand(name: string): boolean {
+  return ["/usr/bin", "/bin", "/usr/sbin", "/sbin"].some((dir) => {
+    try {
+      return Deno.statSync(`${dir}/${name}`).isFile;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** A need for installed commands, naming the package that brings them. */
+export function commandsNeed(commands: string[], debianPackage: string): Need {
+  return {
+    name: commands.join(" and "),
+    missing: () =>
+      commands.every(hasCommand)
+        ? null
+        : `not installed (apt-get install ${debianPackage})`,
+  };
+}
+
 /** Registers a test that runs only where every need is met. */
 export function privilegedTest(
   name: string,

@@ -8,25 +8,9 @@
 
 import assert from "node:assert/strict";
 import { withScenario } from "../helpers/daemon.ts";
-import { privilegedTest, ROOT } from "../helpers/privilege.ts";
+import { commandsNeed, privilegedTest, ROOT } from "../helpers/privilege.ts";
 
-function commandExists(name: string): boolean {
-  return ["/usr/bin", "/bin", "/usr/sbin", "/sbin"].some((dir) => {
-    try {
-      return Deno.statSync(`${dir}/${name}`).isFile;
-    } catch {
-      return false;
-    }
-  });
-}
-
-const SETPRIV = {
-  name: "setpriv and prlimit (util-linux)",
-  missing: () =>
-    commandExists("setpriv") && commandExists("prlimit")
-      ? null
-      : "not installed",
-};
+const SETPRIV = commandsNeed(["setpriv", "prlimit"], "util-linux");
 
 privilegedTest(
   "an mlock refused by RLIMIT_MEMLOCK exits 1 naming the limit and the fix",

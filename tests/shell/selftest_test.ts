@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { ENTRY_PATH, runFlags } from "../../scripts/run_flags.ts";
 import { withScenario } from "../helpers/daemon.ts";
-import { privilegedTest, ROOT } from "../helpers/privilege.ts";
+import { commandsNeed, privilegedTest, ROOT } from "../helpers/privilege.ts";
 
 const CHECKS = [
   "reserve lock and release",
@@ -46,17 +46,7 @@ privilegedTest(
     }),
 );
 
-const NOBODY = {
-  name: "setpriv",
-  missing: () => {
-    try {
-      Deno.statSync("/usr/bin/setpriv");
-      return null;
-    } catch {
-      return "setpriv not installed";
-    }
-  },
-};
+const NOBODY = commandsNeed(["setpriv"], "util-linux");
 
 privilegedTest(
   "selftest run unprivileged reports what it lacks",
