@@ -13,6 +13,17 @@ import { waitFor, withScenario } from "../helpers/daemon.ts";
 import { MEMCG } from "../helpers/memcg.ts";
 import { privilegedTest, ROOT } from "../helpers/privilege.ts";
 
+/** The daemon's first status file, once it is written (after "started"). */
+function waitForStatus(statusFile: string): Promise<Record<string, unknown>> {
+  return waitFor("the status file", () => {
+    try {
+      return JSON.parse(Deno.readTextFileSync(statusFile));
+    } catch {
+      return undefined;
+    }
+  });
+}
+
 const bootId = (): string =>
   Deno.readTextFileSync("/proc/sys/kernel/random/boot_id").trim();
 
@@ -78,14 +89,7 @@ privilegedTest(
       // daemon from rewriting the file meanwhile.
       const daemon = start(["--bufsize", "0", "--heartbeat", "60"]);
       await daemon.waitForLog(/started \(pid/);
-      await waitFor("the status file", () => {
-        try {
-          return JSON.parse(Deno.readTextFileSync(statusFile));
-        } catch {
-          return undefined;
-        }
-      });
-      const status = JSON.parse(Deno.readTextFileSync(statusFile));
+      const status = await waitForStatus(statusFile);
       status.state = "armed";
       status.reserve = {
         configuredBytes: 16 * 1024 * 1024,
@@ -108,13 +112,7 @@ privilegedTest(
     withScenario(null, async ({ start, cli, statusFile }) => {
       const daemon = start(["--bufsize", "0", "--heartbeat", "60"]);
       await daemon.waitForLog(/started \(pid/);
-      await waitFor("the status file", () => {
-        try {
-          return Deno.statSync(statusFile).isFile;
-        } catch {
-          return false;
-        }
-      });
+      await waitForStatus(statusFile);
       Deno.writeTextFileSync(statusFile, "{ not json");
       const result = await cli(["check"]);
       assert.equal(result.code, 3, result.stdout);
