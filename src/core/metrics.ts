@@ -9,7 +9,8 @@
 import type { DaemonStatus } from "./status.ts";
 import type { Phase } from "./watchdog.ts";
 
-const STATES: readonly Phase[] = [
+const STATES: readonly (Phase | "stopped")[] = [
+  "stopped",
   "armed",
   "episode",
   "recovering",

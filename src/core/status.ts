@@ -27,7 +27,8 @@ export interface DaemonStatus {
   startedAt: string;
   bootId: string;
   config: Record<string, string | number | boolean>;
-  state: Phase;
+  /** The watchdog's phase, or `stopped` once the daemon exited cleanly. */
+  state: Phase | "stopped";
   reserve: { configuredBytes: number; heldBytes: number };
   episode: EpisodeStatus | null;
   counters: {
@@ -46,6 +47,7 @@ export interface DaemonStatus {
 }
 
 const PHASES: readonly string[] = [
+  "stopped",
   "armed",
   "episode",
   "recovering",

@@ -326,7 +326,7 @@ export class Daemon {
       startedAt: this.#startedAt,
       bootId: this.#bootId,
       config: configRecord(this.#config),
-      state: this.#watchdog.phase,
+      state: this.#stopping ? "stopped" : this.#watchdog.phase,
       reserve: {
         configuredBytes: this.#config.bufsize * MIB,
         heldBytes: this.#reserve.bytes,
@@ -457,6 +457,8 @@ export class Daemon {
     const stop = (signal: string) => {
       this.#stopping = true;
       const released = this.#reserve.release();
+      // The status says so, for whoever reads it next (check, metrics).
+      if (this.#watchdog) this.#writeStatus();
       this.#log.info(
         `${signal}: reserve of ${released / MIB} MiB released; exiting`,
       );

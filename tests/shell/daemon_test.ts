@@ -44,7 +44,7 @@ privilegedTest(
   "the daemon locks a 32 MiB reserve and releases it on SIGTERM",
   [ROOT],
   () =>
-    withScenario(null, async ({ start }) => {
+    withScenario(null, async ({ start, statusFile }) => {
       const daemon = start(["--bufsize", "32"]);
       const started = Date.now();
       await daemon.waitForLocked(32, 5_000);
@@ -57,6 +57,9 @@ privilegedTest(
         null,
         "gone: nothing of it stays locked",
       );
+      const written = JSON.parse(Deno.readTextFileSync(statusFile));
+      assert.equal(written.state, "stopped", "the status file says so");
+      assert.equal(written.reserve.heldBytes, 0);
     }),
 );
 
