@@ -32,7 +32,6 @@ import {
   AlreadyRunning,
   lockPathFor,
 } from "./instance_lock.ts";
-import { formatCrashFlag, parseCrashFlag } from "../core/crash_flag.ts";
 import {
   classifyOomMessage,
   type KernelRecord,
@@ -44,13 +43,15 @@ import type { Meminfo } from "../core/meminfo.ts";
 import { StallMeter } from "../core/pressure.ts";
 import { isoTimestamp } from "../core/time.ts";
 import { dirname } from "../core/paths.ts";
+import { type Action, type OomSignal, Watchdog } from "../core/watchdog.ts";
+import { writeFileAtomic } from "./atomic_file.ts";
 import {
-  type Action,
-  type Episode,
-  type OomSignal,
-  Watchdog,
-} from "../core/watchdog.ts";
-import { removeFileDurably, writeFileAtomic } from "./atomic_file.ts";
+  rehearseCrashFlag,
+  removeCrashFlag,
+  reportLeftoverCrashFlag,
+  writeCrashFlag,
+} from "./crash_flag_file.ts";
+import { runExecOnOom } from "./exec_hook.ts";
 import { KernelLogReader, KMSG_PATH } from "./kernel_log_reader.ts";
 import { kernelLogWriter, type Logger } from "./log.ts";
 import { runPanicAction } from "./panic_action.ts";
@@ -72,8 +73,6 @@ import { PressureTrigger, TriggerRefused } from "./pressure_trigger.ts";
 const MIB = 1024 * 1024;
 /** How often counters, memory and pressure are read while memory is tight. */
 export const TIGHT_INTERVAL_MS = 1_000;
-/** How long an --exec-on-oom command may run. */
-const EXEC_TIMEOUT_MS = 60_000;
 /** MemAvailable below this share of MemTotal counts as tight. */
 const TIGHT_AVAILABLE_SHARE = 0.1;
 
@@ -177,7 +176,13 @@ export class Daemon {
       throw error;
     }
     this.#warnAboutPanicSetting();
-    this.#reportLeftoverCrashFlag();
+    if (this.#config.crashflag) {
+      reportLeftoverCrashFlag(
+        this.#config.crashflagName,
+        this.#bootId,
+        log.child("crash-flag"),
+      );
+    }
     this.#openKernelLog();
     log.setKernelLog(kernelLogWriter(this.#environment.kmsgPath));
     this.#armPressureTrigger();
@@ -188,7 +193,9 @@ export class Daemon {
     // pages are resident, then (optionally) lock what is resident and all
     // that faults in later.
     trimStartupCode();
-    this.#rehearseCrashFlag();
+    if (this.#config.crashflag) {
+      rehearseCrashFlag(this.#config.crashflagName, log.child("crash-flag"));
+    }
     const codeMappings = this.#config.lockCode ? lockOwnCode(selfLog) : 0;
     log.info(
       `started (pid ${Deno.pid}): ${describeConfig(this.#config)}; reserve ${
@@ -556,50 +563,6 @@ export class Daemon {
     }
   }
 
-  /**
-   * Writes and removes a probe file beside the crash flag, the way the flag
-   * itself is written: a directory that cannot take the flag is said now, not
-   * in the middle of an OOM, and the code of that path is resident.
-   */
-  #rehearseCrashFlag(): void {
-    if (!this.#config.crashflag) return;
-    const probe = `${
-      dirname(this.#config.crashflagName)
-    }/.oomwatch-probe-${Deno.pid}`;
-    try {
-      writeFileAtomic(probe, "probe\n");
-      removeFileDurably(probe);
-    } catch (error) {
-      this.#log.child("crash-flag").warn(
-        `cannot write in the crash flag's directory (${error}): during an OOM episode the flag ${this.#config.crashflagName} would be missing; make the directory writable or choose another --crashflag-name`,
-      );
-    }
-  }
-
-  /** A flag found at start is evidence for the operator: report it, keep it. */
-  #reportLeftoverCrashFlag(): void {
-    if (!this.#config.crashflag) return;
-    let text: string;
-    try {
-      text = Deno.readTextFileSync(this.#config.crashflagName);
-    } catch {
-      return;
-    }
-    const flag = parseCrashFlag(text);
-    const when = flag.bootId === this.#bootId
-      ? "earlier in this boot (oomwatch was restarted during an episode)"
-      : `in an earlier boot (${
-        flag.bootId ?? "unknown boot id"
-      }): the machine went down during an OOM episode`;
-    this.#log.child("crash-flag").warn(
-      `crash flag ${this.#config.crashflagName} found, written ${when}; started ${
-        flag.started ?? "at an unknown time"
-      } by ${
-        flag.trigger ?? "an unknown trigger"
-      }. Left in place; remove it once seen`,
-    );
-  }
-
   #openKernelLog(): void {
     try {
       this.#kernelLog = KernelLogReader.open(this.#environment.kmsgPath);
@@ -721,64 +684,18 @@ export class Daemon {
       episode && this.#watchdog.counters.episodes > episodesBefore &&
       this.#config.execOnOom !== ""
     ) {
-      this.#runExecOnOom(episode);
+      runExecOnOom(this.#config.execOnOom, {
+        OOMWATCH_EVENT: "episode-start",
+        OOMWATCH_EPISODE: String(episode.number),
+        OOMWATCH_TRIGGER: episode.trigger.kind,
+        OOMWATCH_DETAIL: episode.trigger.detail,
+        OOMWATCH_VICTIM: episode.trigger.victim ?? "",
+        OOMWATCH_CRASHFLAG: this.#config.crashflag
+          ? this.#config.crashflagName
+          : "",
+        OOMWATCH_BOOT_ID: this.#bootId,
+      }, this.#log.child("exec-on-oom"));
     }
-  }
-
-  /**
-   * Runs the --exec-on-oom command detached (the loop does not wait), with a
-   * timeout; its failure is logged and changes nothing else.
-   */
-  #runExecOnOom(episode: Readonly<Episode>): void {
-    const log = this.#log.child("exec-on-oom");
-    const command = this.#config.execOnOom;
-    let child: Deno.ChildProcess;
-    try {
-      child = new Deno.Command("/bin/sh", {
-        args: ["-c", command],
-        stdin: "null",
-        stdout: "null",
-        stderr: "piped",
-        env: {
-          OOMWATCH_EVENT: "episode-start",
-          OOMWATCH_EPISODE: String(episode.number),
-          OOMWATCH_TRIGGER: episode.trigger.kind,
-          OOMWATCH_DETAIL: episode.trigger.detail,
-          OOMWATCH_VICTIM: episode.trigger.victim ?? "",
-          OOMWATCH_CRASHFLAG: this.#config.crashflag
-            ? this.#config.crashflagName
-            : "",
-          OOMWATCH_BOOT_ID: this.#bootId,
-        },
-      }).spawn();
-    } catch (error) {
-      log.error(`cannot start '${command}': ${error}`);
-      return;
-    }
-    const timer = setTimeout(() => {
-      log.error(
-        `'${command}' still runs after ${EXEC_TIMEOUT_MS / 1000} s: killing it`,
-      );
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // exited meanwhile
-      }
-    }, EXEC_TIMEOUT_MS);
-    const stderr = new Response(child.stderr).text();
-    void child.status.then(async (status) => {
-      clearTimeout(timer);
-      const output = (await stderr).trim().slice(0, 2000);
-      if (status.success) {
-        log.info(`'${command}' finished`);
-      } else {
-        log.error(
-          `'${command}' failed (${
-            status.signal ? `signal ${status.signal}` : `exit ${status.code}`
-          })${output ? `: ${output}` : ""}`,
-        );
-      }
-    });
   }
 
   async #execute(actions: Action[], cause?: ObservedKill): Promise<void> {
@@ -790,11 +707,29 @@ export class Daemon {
         case "create-reserve":
           await this.#execute(this.#recreateReserve(action.bytes));
           break;
-        case "write-crash-flag":
-          this.#writeCrashFlag(action.episode);
+        case "write-crash-flag": {
+          const episode = action.episode;
+          const written = writeCrashFlag(this.#config.crashflagName, {
+            started: isoTimestamp(
+              Date.now() - (monotonicMs() - episode.startedAtMs),
+            ),
+            trigger: episode.trigger.kind,
+            detail: episode.trigger.detail,
+            ...(episode.trigger.victim
+              ? { victim: episode.trigger.victim }
+              : {}),
+            bootId: this.#bootId,
+            pid: Deno.pid,
+            episode: episode.number,
+          }, this.#log.child("crash-flag"));
+          this.#watchdog.crashFlagWritten(written);
           break;
+        }
         case "remove-crash-flag":
-          this.#removeCrashFlag();
+          removeCrashFlag(
+            this.#config.crashflagName,
+            this.#log.child("crash-flag"),
+          );
           break;
         case "panic":
           await runPanicAction(action.action, this.#log.child("panic"));
@@ -836,46 +771,6 @@ export class Daemon {
         `re-arm failed, will retry: ${error.message}`,
       );
       return this.#watchdog.reserveCreated(false, monotonicMs());
-    }
-  }
-
-  #writeCrashFlag(episode: Readonly<Episode>): void {
-    const path = this.#config.crashflagName;
-    const startedWall = Date.now() - (monotonicMs() - episode.startedAtMs);
-    const text = formatCrashFlag({
-      started: isoTimestamp(startedWall),
-      trigger: episode.trigger.kind,
-      detail: episode.trigger.detail,
-      ...(episode.trigger.victim ? { victim: episode.trigger.victim } : {}),
-      bootId: this.#bootId,
-      pid: Deno.pid,
-      episode: episode.number,
-    });
-    try {
-      writeFileAtomic(path, text);
-      this.#watchdog.crashFlagWritten(true);
-      this.#log.child("crash-flag").critical(
-        "info",
-        `crash flag written to ${path}`,
-      );
-    } catch (error) {
-      this.#watchdog.crashFlagWritten(false);
-      this.#log.child("crash-flag").error(
-        `cannot write the crash flag ${path}: ${error}; check that its directory is writable and its filesystem not full or read-only`,
-      );
-    }
-  }
-
-  #removeCrashFlag(): void {
-    const path = this.#config.crashflagName;
-    try {
-      if (removeFileDurably(path)) {
-        this.#log.child("crash-flag").info(`crash flag ${path} removed`);
-      }
-    } catch (error) {
-      this.#log.child("crash-flag").error(
-        `cannot remove the crash flag ${path}: ${error}`,
-      );
     }
   }
 }
