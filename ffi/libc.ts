@@ -23,7 +23,6 @@ const library = Deno.dlopen("libc.so.6", {
   mlock: { parameters: ["pointer", "usize"], result: "i32" },
   mlock2: { parameters: ["pointer", "usize", "u32"], result: "i32" },
   getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
-  setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
@@ -119,8 +118,6 @@ const MLOCK_ONFAULT = 1;
 export const POLLIN = 0x1;
 export const POLLPRI = 0x2;
 export const POLLERR = 0x8;
-export const POLLHUP = 0x10;
-export const POLLNVAL = 0x20;
 
 /** A mapping made by {@link mapAnonymous}. */
 export interface Mapping {
@@ -210,19 +207,6 @@ export function getMemlockLimit(): ResourceLimit {
   );
   if (result !== 0) throw new LibcError("getrlimit", lastErrno());
   return { soft: fromRlim(buffer[0]), hard: fromRlim(buffer[1]) };
-}
-
-/** Sets RLIMIT_MEMLOCK; `null` is RLIM_INFINITY. */
-export function setMemlockLimit(limit: ResourceLimit): void {
-  const buffer = new BigUint64Array([
-    limit.soft ?? RLIM_INFINITY,
-    limit.hard ?? RLIM_INFINITY,
-  ]);
-  const result = symbols.setrlimit(
-    RLIMIT_MEMLOCK,
-    new Uint8Array(buffer.buffer),
-  );
-  if (result !== 0) throw new LibcError("setrlimit", lastErrno());
 }
 
 function cString(text: string): Uint8Array {

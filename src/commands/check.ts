@@ -61,8 +61,8 @@ function crashFlagBootId(path: string): string | null {
   }
 }
 
-/** Gathers the facts for `config` and judges them. */
-export function runCheck(config: Config): HealthVerdict {
+/** What `check` and `status` judge: read once, so both see the same file. */
+export function gatherFacts(config: Config): HealthFacts {
   let running = false;
   try {
     running = instanceRunning(lockPathFor(config.statusFile));
@@ -70,7 +70,7 @@ export function runCheck(config: Config): HealthVerdict {
     running = false;
   }
   const status = readStatusFile(config.statusFile);
-  const facts: HealthFacts = {
+  return {
     running,
     status,
     nowEpochMs: Date.now(),
@@ -83,5 +83,9 @@ export function runCheck(config: Config): HealthVerdict {
     crashFlagPath: config.crashflagName,
     currentBootId: readBootId(),
   };
-  return judgeHealth(facts);
+}
+
+/** Gathers the facts for `config` and judges them. */
+export function runCheck(config: Config): HealthVerdict {
+  return judgeHealth(gatherFacts(config));
 }

@@ -7,14 +7,16 @@
  */
 
 import type { Config } from "../core/config.ts";
-import { readStatusFile, runCheck } from "./check.ts";
+import { judgeHealth } from "../core/health.ts";
+import { gatherFacts } from "./check.ts";
 
 const MIB = 1024 * 1024;
 
 /** Prints the status; returns the exit code of `check` for the same facts. */
 export function runStatus(config: Config, json: boolean): number {
-  const verdict = runCheck(config);
-  const status = readStatusFile(config.statusFile);
+  const facts = gatherFacts(config);
+  const verdict = judgeHealth(facts);
+  const status = facts.status;
   if (json) {
     console.log(JSON.stringify(
       {

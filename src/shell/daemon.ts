@@ -90,6 +90,11 @@ function monotonicMs(): number {
   return Number(monotonicMicros()) / 1000;
 }
 
+/** The wall-clock time, ISO 8601, of a moment on the monotonic clock. */
+function wallClockOf(monotonic: number): string {
+  return isoTimestamp(Date.now() - (monotonicMs() - monotonic));
+}
+
 /** Where the daemon's environment differs from the real machine (tests). */
 export interface DaemonEnvironment {
   kmsgPath: string;
@@ -304,18 +309,16 @@ export class Daemon {
 
   #status(): DaemonStatus {
     const nowMs = monotonicMs();
-    const wallOf = (monotonic: number) =>
-      isoTimestamp(Date.now() - (nowMs - monotonic));
     const episode = this.#watchdog.episode;
     const gracetime = this.#config.gracetime;
     let episodeStatus: EpisodeStatus | null = null;
     if (episode) {
       episodeStatus = {
         number: episode.number,
-        startedAt: wallOf(episode.startedAtMs),
+        startedAt: wallClockOf(episode.startedAtMs),
         trigger: episode.trigger.kind,
         detail: episode.trigger.detail,
-        lastSignalAt: wallOf(episode.lastSignalAtMs),
+        lastSignalAt: wallClockOf(episode.lastSignalAtMs),
         signals: episode.signals,
         countdownSeconds: gracetime > 0 && !episode.panicked
           ? Math.max(
@@ -710,9 +713,7 @@ export class Daemon {
         case "write-crash-flag": {
           const episode = action.episode;
           const written = writeCrashFlag(this.#config.crashflagName, {
-            started: isoTimestamp(
-              Date.now() - (monotonicMs() - episode.startedAtMs),
-            ),
+            started: wallClockOf(episode.startedAtMs),
             trigger: episode.trigger.kind,
             detail: episode.trigger.detail,
             ...(episode.trigger.victim
