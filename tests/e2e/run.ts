@@ -18,6 +18,8 @@
  * @module
  */
 
+import { daemonLoggedAt, secondsBetween, untangle } from "./serial_log.ts";
+
 const KERNEL = "6.1.0-56-cloud-amd64";
 const REPO = new URL("../..", import.meta.url).pathname;
 const CACHE = `${REPO}.e2e-cache`;
@@ -214,15 +216,6 @@ async function diskFile(disk: string, path: string): Promise<string | null> {
   return text === "" ? null : text;
 }
 
-/** Seconds between two ISO timestamps the daemon logged. */
-function loggedAt(log: string, pattern: RegExp): number | null {
-  const line = log.split("\n").find((l) => pattern.test(l));
-  const time = line
-    ? /(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)/.exec(line)
-    : null;
-  return time ? Date.parse(time[1]) / 1000 : null;
-}
-
 interface Verdict {
   pass: boolean;
   summary: string;
@@ -233,7 +226,7 @@ function failedChecks(checks: [string, boolean][]): string[] {
 }
 
 async function judge(result: Boot): Promise<Verdict> {
-  const { log } = result;
+  const log = untangle(result.log);
   const latency =
     /reserve of 32 MiB released, ([\d.]+) ms after the kernel's report/
       .exec(log)?.[1];
@@ -273,9 +266,13 @@ async function judge(result: Boot): Promise<Verdict> {
     case "reboot": {
       const flag = await diskFile(result.disk, "/oomflag");
       const bootId = (await diskFile(result.disk, "/boot_id"))?.trim();
-      const start = loggedAt(log, /OOM episode 1 started/);
-      const action = loggedAt(log, /running panic action/);
-      const elapsed = start !== null && action !== null ? action - start : null;
+      const start = daemonLoggedAt(log, /OOM episode 1 started/);
+      const elapsed = secondsBetween(
+        log,
+        /OOM episode 1 started/,
+        /running panic action/,
+      );
+      const flagStarted = /^started=(\S+)$/m.exec(flag ?? "")?.[1];
       const checks: [string, boolean][] = [
         [
           "an episode started with a release",
@@ -292,8 +289,9 @@ async function judge(result: Boot): Promise<Verdict> {
           flag.includes(`boot_id=${bootId}`),
         ],
         [
-          "the flag holds the episode's start",
-          flag !== null && /^started=\d{4}-/m.test(flag),
+          "the flag holds the episode's start (within 1 s of the daemon's line)",
+          flagStarted !== undefined && start !== null &&
+          Math.abs(Date.parse(flagStarted) / 1000 - start) <= 1,
         ],
       ];
       if (result.scenario === "panic") {
@@ -322,12 +320,14 @@ async function judge(result: Boot): Promise<Verdict> {
     }
     case "stall": {
       const flag = await diskFile(result.disk, "/oomflag");
-      const start = loggedAt(log, /OOM episode 1 started by memory-stall/);
-      const action = loggedAt(log, /running panic action/);
-      const elapsed = start !== null && action !== null ? action - start : null;
+      const started = /OOM episode 1 started by memory-stall/;
+      const elapsed = secondsBetween(log, started, /running panic action/);
       const share = /started by memory-stall full stall (\d+)%/.exec(log)?.[1];
       const failed = failedChecks([
-        ["an episode started by the memory stall (PSI full)", start !== null],
+        [
+          "an episode started by the memory stall (PSI full)",
+          started.test(log),
+        ],
         ["no OOM kill at all", !/Killed process|oom-kill:/.test(log)],
         [
           `the panic action ran ${GRACETIME} ± 2 s into the episode (guest clock)`,
