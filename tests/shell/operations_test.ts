@@ -11,7 +11,12 @@ import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { KernelLogReader } from "../../src/shell/kernel_log_reader.ts";
 import { waitFor, withScenario } from "../helpers/daemon.ts";
 import { MEMCG } from "../helpers/memcg.ts";
-import { privilegedTest, ROOT } from "../helpers/privilege.ts";
+import {
+  commandsNeed,
+  type Need,
+  privilegedTest,
+  ROOT,
+} from "../helpers/privilege.ts";
 
 /** The daemon's first status file, once it is written (after "started"). */
 function waitForStatus(statusFile: string): Promise<Record<string, unknown>> {
@@ -275,6 +280,68 @@ privilegedTest(
       assert.equal(daemon.lockedMiB(), 64);
       const { status } = await daemon.stop();
       assert.equal(status.code, 0);
+    }),
+);
+
+/** overlayfs, to give one process an /etc of its own without touching the real one. */
+const OVERLAY: Need = {
+  name: "overlayfs",
+  missing: () =>
+    /\toverlay$/m.test(Deno.readTextFileSync("/proc/filesystems"))
+      ? null
+      : "the kernel has no overlay filesystem (modprobe overlay)",
+};
+
+privilegedTest(
+  "without --config the daemon reads /etc/oomwatch.conf where it exists, and SIGHUP re-reads it",
+  [ROOT, OVERLAY, commandsNeed(["unshare", "mount"], "util-linux")],
+  () =>
+    withScenario(null, async ({ start, dir }) => {
+      // The daemon gets a private mount namespace whose /etc is an overlay:
+      // the config it finds there exists for it alone, and the real /etc
+      // stays as it was even if the test dies half-way.
+      const realConfig = (): string | null => {
+        try {
+          return Deno.readTextFileSync("/etc/oomwatch.conf");
+        } catch {
+          return null;
+        }
+      };
+      const realBefore = realConfig();
+      for (const sub of ["upper", "work"]) Deno.mkdirSync(`${dir}/${sub}`);
+      Deno.writeTextFileSync(
+        `${dir}/upper/oomwatch.conf`,
+        "vm.oom_ext.bufsize = 8\n",
+      );
+      const daemon = start([], {
+        wrapper: [
+          "unshare",
+          "--mount",
+          "--propagation",
+          "private",
+          "sh",
+          "-c",
+          `mount -t overlay overlay -o lowerdir=/etc,upperdir=${dir}/upper,workdir=${dir}/work /etc && exec "$@"`,
+          "sh",
+        ],
+      });
+      await daemon.waitForLocked(8);
+      await daemon.waitForLog(/started \(pid \d+\): bufsize=8 /);
+      // Through the daemon's own view of /etc, as an editor on the box would.
+      Deno.writeTextFileSync(
+        `/proc/${daemon.pid}/root/etc/oomwatch.conf`,
+        "vm.oom_ext.bufsize = 16\n",
+      );
+      Deno.kill(daemon.pid, "SIGHUP");
+      await daemon.waitForLocked(16, 5_000);
+      await daemon.waitForLog(/configuration reloaded: bufsize=16 /);
+      const { status } = await daemon.stop();
+      assert.equal(status.code, 0);
+      assert.equal(
+        realConfig(),
+        realBefore,
+        "the real /etc/oomwatch.conf is as it was",
+      );
     }),
 );
 
