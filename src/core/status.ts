@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Phase } from "./watchdog.ts";
+import type { Episode, Phase } from "./watchdog.ts";
 
 /** The episode going on, as the status file shows it. */
 export interface EpisodeStatus {
@@ -18,6 +18,31 @@ export interface EpisodeStatus {
   /** Seconds left before the panic action, or null when none is due. */
   countdownSeconds: number | null;
   panicked: boolean;
+}
+
+/**
+ * The status of `episode` at `nowMs` (the watchdog's monotonic clock);
+ * `wallClock` turns that clock's instants into the ISO times people read.
+ */
+export function episodeStatus(
+  episode: Readonly<Episode>,
+  gracetimeSeconds: number,
+  nowMs: number,
+  wallClock: (monotonicMs: number) => string,
+): EpisodeStatus {
+  const panicDueMs = episode.startedAtMs + gracetimeSeconds * 1000;
+  return {
+    number: episode.number,
+    startedAt: wallClock(episode.startedAtMs),
+    trigger: episode.trigger.kind,
+    detail: episode.trigger.detail,
+    lastSignalAt: wallClock(episode.lastSignalAtMs),
+    signals: episode.signals,
+    countdownSeconds: gracetimeSeconds > 0 && !episode.panicked
+      ? Math.max(0, (panicDueMs - nowMs) / 1000)
+      : null,
+    panicked: episode.panicked,
+  };
 }
 
 /** Everything the daemon reports about itself. */

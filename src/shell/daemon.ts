@@ -24,7 +24,7 @@ import {
   writeFd,
 } from "../../ffi/libc.ts";
 import { type Config, configRecord, describeConfig } from "../core/config.ts";
-import type { DaemonStatus, EpisodeStatus } from "../core/status.ts";
+import { type DaemonStatus, episodeStatus } from "../core/status.ts";
 import { formatMetrics } from "../core/metrics.ts";
 import { VERSION } from "../version.ts";
 import {
@@ -308,27 +308,7 @@ export class Daemon {
   }
 
   #status(): DaemonStatus {
-    const nowMs = monotonicMs();
     const episode = this.#watchdog.episode;
-    const gracetime = this.#config.gracetime;
-    let episodeStatus: EpisodeStatus | null = null;
-    if (episode) {
-      episodeStatus = {
-        number: episode.number,
-        startedAt: wallClockOf(episode.startedAtMs),
-        trigger: episode.trigger.kind,
-        detail: episode.trigger.detail,
-        lastSignalAt: wallClockOf(episode.lastSignalAtMs),
-        signals: episode.signals,
-        countdownSeconds: gracetime > 0 && !episode.panicked
-          ? Math.max(
-            0,
-            (episode.startedAtMs + gracetime * 1000 - nowMs) / 1000,
-          )
-          : null,
-        panicked: episode.panicked,
-      };
-    }
     const counters = this.#watchdog.counters;
     return {
       pid: Deno.pid,
@@ -341,7 +321,13 @@ export class Daemon {
         configuredBytes: this.#config.bufsize * MIB,
         heldBytes: this.#reserve.bytes,
       },
-      episode: episodeStatus,
+      episode: episode &&
+        episodeStatus(
+          episode,
+          this.#config.gracetime,
+          monotonicMs(),
+          wallClockOf,
+        ),
       counters: {
         globalOomKills: this.#counters.globalKills,
         memcgOomKills: this.#counters.memcgKills,
