@@ -256,8 +256,11 @@ const SYSCTL_PREFIX = "vm.oom_ext.";
  * Parses a config file in sysctl.d syntax: `key = value` lines, `#` and `;`
  * comments, keys with or without the `vm.oom_ext.` prefix (also written with
  * slashes, as sysctl allows). A leading `-` (sysctl's "ignore failure") is
- * accepted and ignored. Any unknown key or bad value is an error naming the
- * file, the line, the key and the value.
+ * accepted and ignored. Other sysctls (`kernel.panic = 10` in the
+ * `/etc/sysctl.d` file written for `oom_ext`) are sysctl's business and
+ * skipped; an unknown bare key, an unknown `vm.oom_ext.` key or a dotted key
+ * that names `oom_ext` in another way (a typo) is an error naming the file,
+ * the line, the key and the value, as is a bad value.
  *
  * @example
  * ```ts
@@ -280,7 +283,11 @@ export function parseConfigFile(text: string, path: string): ConfigLayer {
     }
     let key = content.slice(0, equals).trim().replace(/^-/, "");
     key = key.replaceAll("/", ".");
-    if (key.startsWith(SYSCTL_PREFIX)) key = key.slice(SYSCTL_PREFIX.length);
+    if (key.startsWith(SYSCTL_PREFIX)) {
+      key = key.slice(SYSCTL_PREFIX.length);
+    } else if (key.includes(".") && !/oom[-_]?ext/i.test(key)) {
+      return;
+    }
     Object.assign(
       layer,
       parseParameter(key, content.slice(equals + 1).trim(), where),

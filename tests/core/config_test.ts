@@ -51,6 +51,38 @@ Deno.test("parseConfigFile() takes bare keys and oomwatch's own keys", () => {
   );
 });
 
+Deno.test("parseConfigFile() skips the other sysctls of a sysctl.d file, not a mistyped oom_ext key", () => {
+  assert.deepEqual(
+    parseConfigFile(
+      "kernel.panic = 10\nvm/swappiness = 1\nvm.oom_ext.gracetime = 30\n",
+      "/etc/sysctl.d/90-oom.conf",
+    ),
+    { gracetime: 30 },
+  );
+  for (
+    const typo of [
+      "vm.oom_ext_gracetime",
+      "vm.oom-ext.gracetime",
+      "oom_ext.gracetime",
+    ]
+  ) {
+    assert.throws(
+      () => parseConfigFile(`${typo} = 30\n`, "/etc/sysctl.d/90-oom.conf"),
+      (error: Error) =>
+        error instanceof UsageError && error.message.includes(`'${typo}'`),
+      typo,
+    );
+  }
+  // Real sysctls that merely mention OOM are the kernel's, not typos.
+  assert.deepEqual(
+    parseConfigFile(
+      "vm.panic_on_oom = 0\nvm.oom_kill_allocating_task = 0\n",
+      "f",
+    ),
+    {},
+  );
+});
+
 Deno.test("parseConfigFile() names the file, line, key and value it refuses", () => {
   assert.throws(
     () => parseConfigFile("bufsize = 1\nvm.oom_ext.bogus = 3\n", "/etc/x.conf"),
