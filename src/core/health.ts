@@ -37,6 +37,17 @@ export interface HealthVerdict {
 /** A heartbeat older than this many heartbeats (plus 2 s of slack) is stale. */
 export const STALE_HEARTBEATS = 3;
 
+/**
+ * "daemon not running", with what the last status says of how it ended: a
+ * clean stop or a death (killed, crashed) since its last heartbeat.
+ */
+function notRunning(status: HealthFacts["status"]): string {
+  if ("unreadable" in status) return "daemon not running";
+  return status.state === "stopped"
+    ? `daemon not running: pid ${status.pid} stopped cleanly at ${status.heartbeatAt}`
+    : `daemon not running: pid ${status.pid} ended without a clean stop; its last heartbeat was at ${status.heartbeatAt}`;
+}
+
 /** Judges the facts; the worst finding decides the code. */
 export function judgeHealth(facts: HealthFacts): HealthVerdict {
   const findings: { code: number; text: string }[] = [];
@@ -61,7 +72,7 @@ export function judgeHealth(facts: HealthFacts): HealthVerdict {
     }
   }
   if (!facts.running) {
-    findings.push({ code: CRITICAL, text: "daemon not running" });
+    findings.push({ code: CRITICAL, text: notRunning(facts.status) });
   } else if ("unreadable" in facts.status) {
     findings.push({
       code: UNKNOWN,

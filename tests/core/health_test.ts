@@ -36,7 +36,7 @@ const status: DaemonStatus = {
   },
   lastReactionLatencyMs: null,
   heartbeatSeconds: 5,
-  heartbeatAt: "",
+  heartbeatAt: "2027-01-15T08:30:00.000Z",
   heartbeatEpochMs: NOW - 2000,
 };
 const healthy: HealthFacts = {
@@ -60,7 +60,21 @@ Deno.test("judgeHealth(): OK with one line and performance data", () => {
 
 Deno.test("judgeHealth(): each fact that matters, and the worst wins", () => {
   const cases: [Partial<HealthFacts>, number, RegExp][] = [
-    [{ running: false }, CRITICAL, /daemon not running/],
+    [
+      { running: false },
+      CRITICAL,
+      /daemon not running: pid 42 ended without a clean stop; its last heartbeat was at 2027-01-15T08:30:00.000Z/,
+    ],
+    [
+      { running: false, status: { ...status, state: "stopped" } },
+      CRITICAL,
+      /daemon not running: pid 42 stopped cleanly at 2027-01-15T08:30:00.000Z/,
+    ],
+    [
+      { running: false, status: { unreadable: "x: no such file" } },
+      CRITICAL,
+      /^OOMWATCH CRITICAL - daemon not running$/,
+    ],
     [
       { status: { unreadable: "x: no such file" } },
       UNKNOWN,

@@ -44,7 +44,7 @@ privilegedTest(
   "the daemon locks a 32 MiB reserve and releases it on SIGTERM",
   [ROOT],
   () =>
-    withScenario(null, async ({ start, statusFile }) => {
+    withScenario(null, async ({ start, statusFile, cli }) => {
       const daemon = start(["--bufsize", "32"]);
       const started = Date.now();
       await daemon.waitForLocked(32, 5_000);
@@ -60,6 +60,12 @@ privilegedTest(
       const written = JSON.parse(Deno.readTextFileSync(statusFile));
       assert.equal(written.state, "stopped", "the status file says so");
       assert.equal(written.reserve.heldBytes, 0);
+      const check = await cli(["check"]);
+      assert.equal(check.code, 2, check.stdout);
+      assert.match(
+        check.stdout,
+        /^OOMWATCH CRITICAL - daemon not running: pid \d+ stopped cleanly at \d{4}-/,
+      );
     }),
 );
 

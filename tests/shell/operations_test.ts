@@ -51,7 +51,10 @@ privilegedTest(
       await daemon.exited;
       const dead = await cli(["check"]);
       assert.equal(dead.code, 2, dead.stdout);
-      assert.match(dead.stdout, /^OOMWATCH CRITICAL - daemon not running/);
+      assert.match(
+        dead.stdout,
+        /^OOMWATCH CRITICAL - daemon not running: pid \d+ ended without a clean stop/,
+      );
     }),
 );
 
