@@ -26,6 +26,17 @@ OOMWATCH="/deno run -A --no-config --no-lock --v8-flags=--max-old-space-size=32,
 # A hog that doubles a string until the kernel kills it.
 hog() { awk 'BEGIN { s = "x"; while (1) s = s s }'; }
 
+# A persisting OOM: 256 MiB pinned in tmpfs (no swap: it cannot be
+# reclaimed, and the OOM killer never picks it) leave the recurring hog
+# little to fill, so it is killed every second or so even on a loaded host.
+# Without the pin each refill of the whole guest took 4-7 s, longer than a
+# kill keeps the OOM state present (3 s).
+pin_memory() {
+  mkdir -p /pin && mount -t tmpfs -o size=300m pin /pin
+  dd if=/dev/zero of=/pin/pin bs=1M count=256 2>/dev/null
+  echo "E2E: pinned $(du -m /pin/pin | cut -f1) MiB in tmpfs, $(grep MemAvailable /proc/meminfo)"
+}
+
 start_oomwatch() {
   $OOMWATCH --bufsize 32 --crashflag-name /mnt/oomflag --status-file /tmp/run/status.json "$@" 2>&1 &
   OOMWATCH_PID=$!
@@ -61,6 +72,7 @@ case "$scenario" in
     ;;
   panic|reboot)
     start_oomwatch --gracetime 10 --resettime 30 --panic-action "$scenario"
+    pin_memory
     while true; do hog; done
     ;;
   memcg)
@@ -93,6 +105,7 @@ case "$scenario" in
     ;;
   baseline)
     # Scenario panic's workload without oomwatch, for its bound.
+    pin_memory
     end=$(( $(cut -d. -f1 /proc/uptime) + 40 ))
     kills=0
     while [ "$(cut -d. -f1 /proc/uptime)" -lt "$end" ]; do hog; done

@@ -18,7 +18,13 @@
  * @module
  */
 
-import { daemonLoggedAt, secondsBetween, untangle } from "./serial_log.ts";
+import { SIGNAL_HOLD_MS } from "../../src/core/watchdog.ts";
+import {
+  daemonLoggedAt,
+  kernelStamps,
+  secondsBetween,
+  untangle,
+} from "./serial_log.ts";
 
 const KERNEL = "6.1.0-56-cloud-amd64";
 const REPO = new URL("../..", import.meta.url).pathname;
@@ -273,10 +279,25 @@ async function judge(result: Boot): Promise<Verdict> {
         /running panic action/,
       );
       const flagStarted = /^started=(\S+)$/m.exec(flag ?? "")?.[1];
+      // The premise: a persisting OOM, kills close enough that the OOM state
+      // never lapses (a kill keeps it present for SIGNAL_HOLD_MS).
+      const actionAt =
+        kernelStamps(log, /^oomwatch: .*running panic action/)[0];
+      const kills = kernelStamps(log, /^Out of memory: Killed process/)
+        .filter((at) => actionAt === undefined || at <= actionAt);
+      const gaps = [...kills, actionAt ?? Infinity].slice(1)
+        .map((at, i) => at - kills[i]);
+      const widestGap = Math.max(...gaps);
       const checks: [string, boolean][] = [
         [
           "an episode started with a release",
           latency !== undefined && start !== null,
+        ],
+        [
+          `a persisting OOM: kills at most ${
+            SIGNAL_HOLD_MS / 1000
+          } s apart up to the action (widest gap ${widestGap.toFixed(1)} s)`,
+          kills.length > 1 && widestGap <= SIGNAL_HOLD_MS / 1000,
         ],
         [
           `the panic action ran ${GRACETIME} ± 2 s into the episode (guest clock)`,
@@ -311,7 +332,9 @@ async function judge(result: Boot): Promise<Verdict> {
         pass: failed.length === 0,
         summary: failed.length
           ? `missing: ${failed.join("; ")}`
-          : `episode → ${result.scenario} after ${
+          : `${kills.length} kills at most ${
+            widestGap.toFixed(1)
+          } s apart; episode → ${result.scenario} after ${
             elapsed?.toFixed(1)
           } s (gracetime ${GRACETIME} s), qemu exited after ${
             result.seconds.toFixed(0)

@@ -49,6 +49,16 @@ export function secondsBetween(
   return null;
 }
 
+/** Seconds since boot of every kernel record whose text matches `pattern`. */
+export function kernelStamps(log: string, pattern: RegExp): number[] {
+  const stamps: number[] = [];
+  for (const line of log.split("\n")) {
+    const record = /^\[\s*(\d+\.\d{6})\] (.*)$/.exec(line);
+    if (record && pattern.test(record[2])) stamps.push(Number(record[1]));
+  }
+  return stamps;
+}
+
 /** Seconds since boot of a kernel record that oomwatch wrote. */
 function kernelStamp(line: string): number | null {
   const stamp = /^\[\s*(\d+\.\d{6})\] oomwatch: /.exec(line);

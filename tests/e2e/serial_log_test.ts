@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { daemonLoggedAt, secondsBetween, untangle } from "./serial_log.ts";
+import {
+  daemonLoggedAt,
+  kernelStamps,
+  secondsBetween,
+  untangle,
+} from "./serial_log.ts";
 
 // Lines as the stall scenario's serial log holds them (CRLF from the UART).
 const DAEMON_LINE =
@@ -58,4 +63,17 @@ Deno.test("time between two events: the kernel's copies when both are there, els
     "9.960556",
   );
   assert.equal(secondsBetween(DAEMON_LINE, started, action), null);
+});
+
+Deno.test("kernelStamps() lists the stamps of the kernel's own records that match", () => {
+  const log = [
+    "[    7.210374] Out of memory: Killed process 148 (awk) total-vm:95448kB",
+    "2026-11-28T04:10:29.070Z WARN  [watchdog] Out of memory: Killed process quoted",
+    "[    8.147072] Out of memory: Killed process 149 (awk) total-vm:111832kB",
+    KERNEL_OTHER,
+  ].join("\n");
+  assert.deepEqual(kernelStamps(log, /^Out of memory: Killed process/), [
+    7.210374,
+    8.147072,
+  ]);
 });
