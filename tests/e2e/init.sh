@@ -94,7 +94,7 @@ case "$scenario" in
     # (penalty sleeps counted as memory stall) but never OOM-kills it.
     mkdir -p /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup
     echo +memory > /sys/fs/cgroup/cgroup.subtree_control
-    mkdir /sys/fs/cgroup/slow && echo 16M > /sys/fs/cgroup/slow/memory.high
+    mkdir /sys/fs/cgroup/slow && echo 8M > /sys/fs/cgroup/slow/memory.high
     start_oomwatch --gracetime 10 --panic-action panic
     sh -c 'echo $$ > /sys/fs/cgroup/slow/cgroup.procs && exec awk "BEGIN { s = \"x\"; while (1) s = s s }"' &
     for i in $(seq 1 12); do
