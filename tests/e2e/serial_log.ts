@@ -9,7 +9,7 @@
  */
 
 /** A kernel console record's stamp: seconds since boot, six decimals. */
-const KERNEL_STAMP = /\[\s*\d+\.\d{6}\] /;
+const KERNEL_STAMP = /\[\s*(\d+\.\d{6})\] /;
 
 /**
  * The log with CRLF made LF and every kernel record that cut into another
@@ -49,20 +49,24 @@ export function secondsBetween(
   return null;
 }
 
+/** A line as a kernel console record: its stamp and its text, or null. */
+function kernelRecord(line: string): { at: number; text: string } | null {
+  const record = new RegExp(`^${KERNEL_STAMP.source}(.*)$`).exec(line);
+  return record ? { at: Number(record[1]), text: record[2] } : null;
+}
+
 /** Seconds since boot of every kernel record whose text matches `pattern`. */
 export function kernelStamps(log: string, pattern: RegExp): number[] {
-  const stamps: number[] = [];
-  for (const line of log.split("\n")) {
-    const record = /^\[\s*(\d+\.\d{6})\] (.*)$/.exec(line);
-    if (record && pattern.test(record[2])) stamps.push(Number(record[1]));
-  }
-  return stamps;
+  return log.split("\n").flatMap((line) => {
+    const record = kernelRecord(line);
+    return record && pattern.test(record.text) ? [record.at] : [];
+  });
 }
 
 /** Seconds since boot of a kernel record that oomwatch wrote. */
 function kernelStamp(line: string): number | null {
-  const stamp = /^\[\s*(\d+\.\d{6})\] oomwatch: /.exec(line);
-  return stamp ? Number(stamp[1]) : null;
+  const record = kernelRecord(line);
+  return record?.text.startsWith("oomwatch: ") ? record.at : null;
 }
 
 /** Wall-clock seconds of a line the daemon wrote to stderr. */
