@@ -19,6 +19,7 @@
  */
 
 import { SIGNAL_HOLD_MS } from "../../src/core/watchdog.ts";
+import { hasCommand } from "../helpers/privilege.ts";
 import {
   daemonLoggedAt,
   kernelStamps,
@@ -70,15 +71,14 @@ function exists(path: string): boolean {
 }
 
 async function installTools(): Promise<void> {
-  const needed: string[] = [];
-  if (!exists("/usr/bin/qemu-system-x86_64")) needed.push("qemu-system-x86");
-  if (!exists("/bin/busybox") && !exists("/usr/bin/busybox")) {
-    needed.push("busybox-static");
-  }
-  if (!exists("/usr/bin/cpio") && !exists("/bin/cpio")) needed.push("cpio");
-  if (!exists("/usr/sbin/debugfs") && !exists("/sbin/debugfs")) {
-    needed.push("e2fsprogs");
-  }
+  const packages: [command: string, debianPackage: string][] = [
+    ["qemu-system-x86_64", "qemu-system-x86"],
+    ["busybox", "busybox-static"],
+    ["cpio", "cpio"],
+    ["debugfs", "e2fsprogs"],
+  ];
+  const needed = packages.filter(([command]) => !hasCommand(command))
+    .map(([, debianPackage]) => debianPackage);
   if (needed.length === 0) return;
   console.log(`e2e: installing ${needed.join(" ")}`);
   await sh("apt-get update -qq");
