@@ -24,6 +24,17 @@ const library = Deno.dlopen("libc.so.6", {
   mlock2: { parameters: ["pointer", "usize", "u32"], result: "i32" },
   getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  statx: {
+    parameters: ["i32", "buffer", "i32", "u32", "buffer"],
+    result: "i32",
+  },
+  fsync: { parameters: ["i32"], result: "i32" },
+  unlink: { parameters: ["buffer"], result: "i32" },
+  rename: { parameters: ["buffer", "buffer"], result: "i32" },
+  mkdir: { parameters: ["buffer", "u32"], result: "i32" },
+  sync: { parameters: [], result: "void" },
+  statvfs: { parameters: ["buffer", "buffer"], result: "i32" },
+  reboot: { parameters: ["i32"], result: "i32" },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
@@ -50,19 +61,34 @@ const symbols = library.symbols;
 const ERRNO_NAMES: Record<number, string> = {
   1: "EPERM",
   2: "ENOENT",
+  3: "ESRCH",
   4: "EINTR",
   5: "EIO",
+  6: "ENXIO",
   9: "EBADF",
   11: "EAGAIN",
   12: "ENOMEM",
   13: "EACCES",
   14: "EFAULT",
   16: "EBUSY",
+  17: "EEXIST",
+  19: "ENODEV",
+  20: "ENOTDIR",
+  21: "EISDIR",
   22: "EINVAL",
   24: "EMFILE",
+  25: "ENOTTY",
+  26: "ETXTBSY",
+  27: "EFBIG",
   28: "ENOSPC",
+  30: "EROFS",
   32: "EPIPE",
+  36: "ENAMETOOLONG",
   38: "ENOSYS",
+  39: "ENOTEMPTY",
+  40: "ELOOP",
+  95: "EOPNOTSUPP",
+  122: "EDQUOT",
 };
 
 /** The errno name of `errno`, or `errno N` for one this table lacks. */
@@ -91,7 +117,8 @@ function lastErrno(): number {
   return new Deno.UnsafePointerView(location).getInt32();
 }
 
-// Linux x86_64 and aarch64 share these values (asm-generic / x86 headers).
+// Linux x86_64 and aarch64 share these values (asm-generic / x86 headers),
+// except where OPEN_FLAGS says otherwise.
 const PROT_READ = 0x1;
 const PROT_WRITE = 0x2;
 const MAP_PRIVATE = 0x02;
@@ -101,11 +128,6 @@ const MADV_HUGEPAGE = 14;
 const MAP_FAILED = 0xffffffffffffffffn;
 const RLIMIT_MEMLOCK = 8;
 const RLIM_INFINITY = 0xffffffffffffffffn;
-const O_RDONLY = 0;
-const O_RDWR = 2;
-const O_NONBLOCK = 0x800;
-const O_CLOEXEC = 0x80000;
-const O_CREAT = 0x40;
 const LOCK_SH = 1;
 const LOCK_EX = 2;
 const LOCK_NB = 4;
@@ -113,6 +135,30 @@ const EWOULDBLOCK = 11;
 const SEEK_END = 2;
 const CLOCK_MONOTONIC = 1;
 const MLOCK_ONFAULT = 1;
+const AT_FDCWD = -100;
+const AT_SYMLINK_NOFOLLOW = 0x100;
+const AT_EMPTY_PATH = 0x1000;
+// type, mode, nlink, uid, gid, ino, size (include/uapi/linux/stat.h).
+const STATX_BASIC = 0x7ff;
+
+/**
+ * open(2) flags. O_DIRECTORY and O_NOFOLLOW are the two that differ between
+ * x86_64 (include/uapi/asm-generic/fcntl.h) and aarch64
+ * (arch/arm64/include/uapi/asm/fcntl.h).
+ */
+export const O = {
+  RDONLY: 0,
+  WRONLY: 1,
+  RDWR: 2,
+  CREAT: 0x40,
+  EXCL: 0x80,
+  NOCTTY: 0x100,
+  APPEND: 0x400,
+  NONBLOCK: 0x800,
+  DIRECTORY: Deno.build.arch === "aarch64" ? 0x4000 : 0x10000,
+  NOFOLLOW: Deno.build.arch === "aarch64" ? 0x8000 : 0x20000,
+  CLOEXEC: 0x80000,
+} as const;
 
 /** Event bits of `poll(2)`. */
 export const POLLIN = 0x1;
@@ -214,21 +260,151 @@ function cString(text: string): Uint8Array {
 }
 
 /**
- * Opens `path` read-only and non-blocking (Deno's own files block, and a
- * blocking read of `/dev/kmsg` would tie a thread up until the kernel logs
- * something). Returns the file descriptor.
+ * open(2) with `flags` from {@link O}; O_CLOEXEC is always added (a child
+ * such as the --exec-on-oom hook inherits no descriptor). Returns the fd.
+ * Callers outside shell/safe_file.ts open only kernel interfaces this way.
  */
-export function openReadNonBlocking(path: string): number {
-  const fd = symbols.open(cString(path), O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0);
+export function openPath(path: string, flags: number, mode = 0): number {
+  const fd = symbols.open(cString(path), flags | O.CLOEXEC, mode);
   if (fd < 0) throw new LibcError(`open ${path}`, lastErrno());
   return fd;
 }
 
-/** Opens `path` read-write and non-blocking (a PSI trigger). Returns the fd. */
-export function openReadWriteNonBlocking(path: string): number {
-  const fd = symbols.open(cString(path), O_RDWR | O_NONBLOCK | O_CLOEXEC, 0);
-  if (fd < 0) throw new LibcError(`open ${path}`, lastErrno());
-  return fd;
+/** What statx(2) says of a file: enough to tell what it is and whether it is the same one. */
+export interface FileInfo {
+  /** The S_IFMT bits of the mode. */
+  type: number;
+  /** Permission bits (07777). */
+  permissions: number;
+  uid: number;
+  gid: number;
+  nlink: number;
+  ino: bigint;
+  size: bigint;
+  /** Device as major:minor. */
+  dev: string;
+}
+
+/** File types of {@link FileInfo.type} (include/uapi/linux/stat.h). */
+export const S_IF = {
+  FIFO: 0o010000,
+  CHR: 0o020000,
+  DIR: 0o040000,
+  BLK: 0o060000,
+  REG: 0o100000,
+  LNK: 0o120000,
+  SOCK: 0o140000,
+} as const;
+
+function statxInto(
+  dirfd: number,
+  path: string,
+  flags: number,
+  call: string,
+): FileInfo {
+  // struct statx is 256 bytes with the same layout on every architecture.
+  const buffer = new Uint8Array(256);
+  const result = symbols.statx(
+    dirfd,
+    cString(path),
+    flags,
+    STATX_BASIC,
+    buffer,
+  );
+  if (result !== 0) throw new LibcError(call, lastErrno());
+  const view = new DataView(buffer.buffer);
+  const mode = view.getUint16(28, true);
+  return {
+    type: mode & 0o170000,
+    permissions: mode & 0o7777,
+    uid: view.getUint32(20, true),
+    gid: view.getUint32(24, true),
+    nlink: view.getUint32(16, true),
+    ino: view.getBigUint64(32, true),
+    size: view.getBigUint64(40, true),
+    dev: `${view.getUint32(136, true)}:${view.getUint32(140, true)}`,
+  };
+}
+
+/** fstat of an open descriptor. */
+export function statFd(fd: number): FileInfo {
+  return statxInto(fd, "", AT_EMPTY_PATH, "fstat");
+}
+
+/** stat of a path; with `follow` false, of a symlink itself (lstat). */
+export function statPath(path: string, follow: boolean): FileInfo {
+  return statxInto(
+    AT_FDCWD,
+    path,
+    follow ? 0 : AT_SYMLINK_NOFOLLOW,
+    `stat ${path}`,
+  );
+}
+
+/** fsync(2): the file's data and metadata reach the disk. */
+export function syncFd(fd: number): void {
+  if (symbols.fsync(fd) !== 0) throw new LibcError("fsync", lastErrno());
+}
+
+/** unlink(2): removes a name (never a directory: that is EISDIR). */
+export function unlinkPath(path: string): void {
+  if (symbols.unlink(cString(path)) !== 0) {
+    throw new LibcError(`unlink ${path}`, lastErrno());
+  }
+}
+
+/** rename(2): atomically replaces `to` (a symlink at `to` is replaced, not followed). */
+export function renamePath(from: string, to: string): void {
+  if (symbols.rename(cString(from), cString(to)) !== 0) {
+    throw new LibcError(`rename ${from} to ${to}`, lastErrno());
+  }
+}
+
+/** mkdir(2) of one directory with `mode` (the umask still applies). */
+export function makeDirectory(path: string, mode: number): void {
+  if (symbols.mkdir(cString(path), mode) !== 0) {
+    throw new LibcError(`mkdir ${path}`, lastErrno());
+  }
+}
+
+/** What statvfs(3) says of the filesystem holding a path. */
+export interface FilesystemState {
+  readOnly: boolean;
+  /** Bytes an unprivileged writer could still use. */
+  availableBytes: bigint;
+  /** Inodes in all; 0 where the filesystem has no fixed number (btrfs). */
+  totalInodes: bigint;
+  availableInodes: bigint;
+}
+
+/** statvfs(3): read-only, and room left (struct statvfs of 64-bit glibc). */
+export function filesystemState(path: string): FilesystemState {
+  const buffer = new Uint8Array(128);
+  if (symbols.statvfs(cString(path), buffer) !== 0) {
+    throw new LibcError(`statvfs ${path}`, lastErrno());
+  }
+  const view = new DataView(buffer.buffer);
+  const ST_RDONLY = 1n;
+  return {
+    readOnly: (view.getBigUint64(72, true) & ST_RDONLY) !== 0n,
+    availableBytes: view.getBigUint64(32, true) * view.getBigUint64(8, true),
+    totalInodes: view.getBigUint64(40, true),
+    availableInodes: view.getBigUint64(56, true),
+  };
+}
+
+/** reboot(2) commands (include/uapi/linux/reboot.h). */
+export const RB = { AUTOBOOT: 0x01234567, POWER_OFF: 0x4321fedc } as const;
+
+/**
+ * sync(2), then reboot(2) with `command`: the last resort of the panic
+ * action. It returns only when the kernel refused (EPERM without
+ * CAP_SYS_BOOT); the LibcError says so.
+ */
+export function syncAndReboot(command: number): never {
+  symbols.sync();
+  symbols.reboot(command);
+  throw new LibcError("reboot", lastErrno());
 }
 
 /** One `write(2)` of all of `bytes`; a short or failed write throws. */
@@ -238,17 +414,6 @@ export function writeFd(fd: number, bytes: Uint8Array): void {
   if (Number(result) !== bytes.byteLength) {
     throw new LibcError("write (short)", 5);
   }
-}
-
-/**
- * Opens (creating if needed, mode 0644) a lock file read-write; or, with
- * `readOnly`, an existing one for reading (enough for a shared lock).
- */
-export function openLockFile(path: string, readOnly = false): number {
-  const flags = readOnly ? O_RDONLY | O_CLOEXEC : O_RDWR | O_CREAT | O_CLOEXEC;
-  const fd = symbols.open(cString(path), flags, 0o644);
-  if (fd < 0) throw new LibcError(`open ${path}`, lastErrno());
-  return fd;
 }
 
 /**
@@ -282,7 +447,7 @@ export function makeWakePipe(): { readFd: number; writeFd: number } {
   const fds = new Int32Array(2);
   const result = symbols.pipe2(
     new Uint8Array(fds.buffer),
-    O_NONBLOCK | O_CLOEXEC,
+    O.NONBLOCK | O.CLOEXEC,
   );
   if (result !== 0) throw new LibcError("pipe2", lastErrno());
   return { readFd: fds[0], writeFd: fds[1] };

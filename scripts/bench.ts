@@ -85,7 +85,7 @@ async function measureLatency(): Promise<Latency[]> {
     "--status-file",
     `${dir}/status.json`,
   ]);
-  const log = KernelLogReader.open();
+  const log = KernelLogReader.open("/dev/kmsg");
   const results: Latency[] = [];
   try {
     await daemon.waitForLog(/started \(pid/);
@@ -125,7 +125,7 @@ async function measureLatency(): Promise<Latency[]> {
       }
       const kernelMicros = await waitFor("the kill record", () => {
         for (const record of log.drain()) {
-          const line = classifyOomMessage(record.message);
+          const line = classifyOomMessage(record.text);
           if (record.facility === 0 && line?.kind === "kill") {
             return record.timestampMicros;
           }

@@ -1,50 +1,48 @@
 import assert from "node:assert/strict";
-import { HELP, parseCommandLine } from "../src/cli.ts";
-import { UsageError } from "../src/core/config.ts";
+import { CommandLineError, HELP, parseCommandLine } from "../src/cli.ts";
+import { PARAMETER_NAMES } from "../src/core/config.ts";
 
-Deno.test("parseCommandLine() defaults to run with no flags", () => {
+Deno.test("parseCommandLine() defaults to run with no options", () => {
   assert.deepEqual(parseCommandLine([]), {
     command: "run",
     help: false,
     version: false,
     json: false,
+    printConfig: false,
     flags: {},
   });
 });
 
-Deno.test("parseCommandLine() knows check and status, with --json", () => {
+Deno.test("parseCommandLine() knows check, status, selftest and ack, with --json", () => {
   assert.equal(parseCommandLine(["check"]).command, "check");
+  assert.equal(parseCommandLine(["selftest"]).command, "selftest");
+  assert.equal(parseCommandLine(["ack"]).command, "ack");
   const status = parseCommandLine(["status", "--json", "--status-file", "/s"]);
   assert.equal(status.command, "status");
   assert.equal(status.json, true);
   assert.equal(status.flags.statusFile, "/s");
 });
 
-Deno.test("parseCommandLine() reads every parameter flag, both spellings", () => {
-  const request = parseCommandLine([
-    "run",
-    "--bufsize",
-    "64",
-    "--gracetime=10",
-    "--resettime",
-    "2",
-    "--crashflag",
-    "0",
-    "--crashflag_name",
-    "/tmp/flag",
-    "--panic-action",
-    "none",
-    "--psi-full",
-    "0",
-    "--psi-window",
-    "20",
-    "--memcg-oom",
-    "--log-level",
-    "debug",
-    "--config",
-    "/etc/oomwatch.conf",
-  ]);
-  assert.deepEqual(request.flags, {
+Deno.test("parseCommandLine() reads every parameter, each with dashes or underscores", () => {
+  const values: Record<string, string> = {
+    bufsize: "64",
+    gracetime: "10",
+    resettime: "2",
+    crashflag: "0",
+    crashflag_name: "/tmp/flag",
+    panic_action: "none",
+    psi_full: "0",
+    psi_window: "20",
+    memcg_oom: "/system.slice/db.service",
+    heartbeat: "3",
+    lock_code: "1",
+    status_file: "/run/x/status.json",
+    metrics_file: "/var/lib/x.prom",
+    exec_on_oom: "logger oom",
+    log_level: "debug",
+  };
+  assert.deepEqual(Object.keys(values).sort(), [...PARAMETER_NAMES].sort());
+  const expected = {
     bufsize: 64,
     gracetime: 10,
     resettime: 2,
@@ -53,54 +51,153 @@ Deno.test("parseCommandLine() reads every parameter flag, both spellings", () =>
     panicAction: "none",
     psiFull: 0,
     psiWindow: 20,
-    memcgOom: true,
+    memcgOom: { kind: "prefixes", prefixes: ["/system.slice/db.service"] },
+    heartbeat: 3,
+    lockCode: true,
+    statusFile: "/run/x/status.json",
+    metricsFile: "/var/lib/x.prom",
+    execOnOom: "logger oom",
     logLevel: "debug",
-  });
-  assert.equal(request.configPath, "/etc/oomwatch.conf");
+  };
+  for (
+    const spell of [(n: string) => n.replaceAll("_", "-"), (n: string) => n]
+  ) {
+    const args = Object.entries(values).flatMap(([name, value]) => [
+      `--${spell(name)}`,
+      value,
+    ]);
+    assert.deepEqual(parseCommandLine(args).flags, expected, args.join(" "));
+    const joined = Object.entries(values).map(([name, value]) =>
+      `--${spell(name)}=${value}`
+    );
+    assert.deepEqual(parseCommandLine(joined).flags, expected);
+  }
 });
 
-Deno.test("parseCommandLine() refuses unknown flags, commands and bad values", () => {
+Deno.test("-h, --help, -V and --version are understood", () => {
+  assert.equal(parseCommandLine(["-h"]).help, true);
+  assert.equal(parseCommandLine(["--help"]).help, true);
+  assert.equal(parseCommandLine(["-V"]).version, true);
+  assert.equal(parseCommandLine(["check", "--version"]).version, true);
+  assert.equal(parseCommandLine(["--print-config"]).printConfig, true);
+});
+
+/** The message and command of the error `args` raise. */
+function refusal(args: string[]): { message: string; command: string } {
+  try {
+    parseCommandLine(args);
+  } catch (error) {
+    if (error instanceof CommandLineError) {
+      return { message: error.message, command: error.command };
+    }
+    throw error;
+  }
+  throw new Error(`no error for ${args.join(" ")}`);
+}
+
+Deno.test("an option that needs a value never takes the next option as its value", () => {
+  const { message } = refusal(["--bufsize", "--panic-action", "none"]);
+  assert.match(
+    message,
+    /option '--bufsize' needs a value, found the option '--panic-action'/,
+  );
+  assert.match(refusal(["--gracetime"]).message, /'--gracetime' needs a value/);
+  assert.match(refusal(["--config", "-h"]).message, /'--config' needs a value/);
+  // A value that merely starts with a dash is taken, and judged as a value.
+  assert.match(
+    refusal(["--bufsize", "-5"]).message,
+    /invalid value '-5' for bufsize/,
+  );
+});
+
+Deno.test("an option given twice is refused, in either spelling", () => {
+  assert.match(
+    refusal(["--bufsize", "abc", "--bufsize", "8"]).message,
+    /option '--bufsize' is given twice \(first as '--bufsize'\)/,
+  );
+  assert.match(
+    refusal(["--crashflag-name", "/a", "--crashflag_name", "/b"]).message,
+    /given twice/,
+  );
+  assert.match(refusal(["--json", "--json"]).message, /given twice/);
+});
+
+Deno.test("an unknown option suggests the nearest known one", () => {
+  assert.match(
+    refusal(["--bufize", "8"]).message,
+    /unknown option '--bufize'; did you mean '--bufsize'\?/,
+  );
+  assert.match(
+    refusal(["--crashflagname=/x"]).message,
+    /did you mean '--crashflag-name'/,
+  );
+  assert.match(
+    refusal(["--frobnicate"]).message,
+    /unknown option '--frobnicate' \(see oomwatch --help\)/,
+  );
+  assert.match(refusal(["-b", "1"]).message, /unknown option '-b'/);
+});
+
+Deno.test("the command an error belongs to comes from the parsed line, not from a word in it", () => {
+  assert.equal(refusal(["--exec-on-oom", "check", "--bogus"]).command, "run");
+  assert.equal(refusal(["check", "--bogus"]).command, "check");
+  assert.equal(refusal(["--bogus", "check"]).command, "check");
+  assert.equal(
+    refusal(["--status-file", "/s", "status", "--bufsize", "x"]).command,
+    "status",
+  );
+  assert.equal(refusal(["frobnicate"]).command, "run");
+});
+
+Deno.test("--memcg-oom alone means all memcg kills; with paths, only those cgroups", () => {
+  assert.deepEqual(parseCommandLine(["--memcg-oom"]).flags.memcgOom, {
+    kind: "all",
+  });
+  assert.deepEqual(parseCommandLine(["--memcg_oom", "0"]).flags.memcgOom, {
+    kind: "none",
+  });
+  assert.deepEqual(
+    parseCommandLine(["--memcg-oom", "/a,/b/c", "check"]).flags.memcgOom,
+    { kind: "prefixes", prefixes: ["/a", "/b/c"] },
+  );
+  const line = parseCommandLine(["--memcg-oom", "check"]);
+  assert.equal(line.command, "check");
+  assert.deepEqual(line.flags.memcgOom, { kind: "all" });
+  assert.match(
+    refusal(["--memcg-oom=relative"]).message,
+    /invalid value 'relative' for memcg_oom/,
+  );
+});
+
+Deno.test("parseCommandLine() refuses unknown commands, extra words and bad values", () => {
   for (
     const args of [
       ["--bogus"],
-      ["--bufsize"],
-      ["--bufsize", "-3"],
       ["--bufsize", "lots"],
       ["frobnicate"],
       ["run", "extra"],
+      ["--json=1"],
     ]
   ) {
-    assert.throws(() => parseCommandLine(args), UsageError, args.join(" "));
+    assert.throws(
+      () => parseCommandLine(args),
+      CommandLineError,
+      args.join(" "),
+    );
   }
 });
 
-Deno.test("the help text names every flag", () => {
-  for (
-    const flag of [
-      "--bufsize",
-      "--gracetime",
-      "--resettime",
-      "--crashflag ",
-      "--crashflag-name",
-      "--panic-action",
-      "--psi-full",
-      "--psi-window",
-      "--memcg-oom",
-      "--config",
-      "--log-level",
-      "--version",
-    ]
-  ) {
-    assert.ok(HELP.includes(flag), flag);
+Deno.test("the help text names every option", () => {
+  const options = [
+    ...PARAMETER_NAMES.map((name) => `--${name.replaceAll("_", "-")}`),
+    "--config",
+    "--print-config",
+    "--json",
+    "-h, --help",
+    "-V, --version",
+  ];
+  for (const option of options) assert.ok(HELP.includes(option), option);
+  for (const command of ["check", "status", "selftest", "ack"]) {
+    assert.match(HELP, new RegExp(`oomwatch ${command} `));
   }
-});
-
-Deno.test("parseCommandLine() says what is wrong with a value that starts with a dash", () => {
-  assert.throws(
-    () => parseCommandLine(["--bufsize", "-5"]),
-    /invalid value '-5' for bufsize/,
-  );
-  assert.throws(() => parseCommandLine(["--memcg-oom=1"]), /takes no value/);
-  assert.throws(() => parseCommandLine(["--gracetime"]), /needs a value/);
-  assert.throws(() => parseCommandLine(["-b", "1"]), /unknown option '-b'/);
 });

@@ -8,66 +8,53 @@
  */
 
 import type { Config } from "../core/config.ts";
-import { parseCrashFlag } from "../core/crash_flag.ts";
+import { describeError } from "../core/errors.ts";
 import {
   type HealthFacts,
   type HealthVerdict,
   judgeHealth,
 } from "../core/health.ts";
-import {
-  type DaemonStatus,
-  parseLockedMappings,
-  parseStatus,
-  reserveIsLocked,
-} from "../core/status.ts";
+import type { Machine } from "../core/machine.ts";
+import { parseLockedMappings, reserveIsLocked } from "../core/smaps.ts";
+import { type DaemonStatus, parseStatus } from "../core/status.ts";
+import { crashFlagFacts } from "../shell/crash_flag_file.ts";
 import { instanceRunning, lockPathFor } from "../shell/instance_lock.ts";
-import { readBootId } from "../shell/procfs.ts";
+import { readBootId, SMAPS_MAX_BYTES } from "../shell/procfs.ts";
+import { isNotFound, readRegularFile } from "../shell/safe_file.ts";
 
-/** The status file, or why it cannot be read. */
+/** The status file, or why it cannot be read (never a throw). */
 export function readStatusFile(
   path: string,
 ): DaemonStatus | { unreadable: string } {
   try {
-    return parseStatus(Deno.readTextFileSync(path));
+    return parseStatus(readRegularFile(path));
   } catch (error) {
-    const reason = error instanceof Deno.errors.NotFound
-      ? "no such file"
-      : error instanceof Error
-      ? error.message
-      : String(error);
+    const reason = isNotFound(error) ? "no such file" : describeError(error);
     return { unreadable: `${path}: ${reason}` };
   }
 }
 
 /** Whether the kernel shows the daemon's reserve locked; null if not readable. */
-function verifyReserve(status: DaemonStatus): boolean | null {
+function verifyReserve(status: DaemonStatus, machine: Machine): boolean | null {
+  let smaps: string;
   try {
-    const smaps = Deno.readTextFileSync(`/proc/${status.pid}/smaps`);
-    return reserveIsLocked(
-      parseLockedMappings(smaps),
-      status.reserve.configuredBytes,
-    );
+    smaps = readRegularFile(`${machine.proc}/${status.pid}/smaps`, {
+      maxBytes: SMAPS_MAX_BYTES,
+    });
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    return null;
+    // Gone: no reserve. Not ours to read (a plain user): not verified.
+    return isNotFound(error) ? false : null;
   }
+  return reserveIsLocked(parseLockedMappings(smaps), status.reserve.heldBytes);
 }
 
-function crashFlagBootId(path: string): string | null {
-  try {
-    return parseCrashFlag(Deno.readTextFileSync(path)).bootId ?? "";
-  } catch {
-    return null;
-  }
-}
-
-/** What `check` and `status` judge: read once, so both see the same file. */
-export function gatherFacts(config: Config): HealthFacts {
+/** What `check` and `status` judge: read once, so both see the same files. */
+export function gatherFacts(config: Config, machine: Machine): HealthFacts {
   let running = false;
   try {
-    running = instanceRunning(lockPathFor(config.statusFile));
+    running = instanceRunning(lockPathFor(config.statusFile), machine.proc);
   } catch {
-    running = false;
+    running = false; // an unreadable lock: no daemon this check can see
   }
   const status = readStatusFile(config.statusFile);
   return {
@@ -75,17 +62,14 @@ export function gatherFacts(config: Config): HealthFacts {
     status,
     nowEpochMs: Date.now(),
     reserveLocked: running && !("unreadable" in status)
-      ? verifyReserve(status)
+      ? verifyReserve(status, machine)
       : null,
-    crashFlagBootId: config.crashflag
-      ? crashFlagBootId(config.crashflagName)
-      : null,
-    crashFlagPath: config.crashflagName,
-    currentBootId: readBootId(),
+    crashFlags: config.crashflag ? crashFlagFacts(config.crashflagName) : [],
+    currentBootId: readBootId(machine),
   };
 }
 
 /** Gathers the facts for `config` and judges them. */
-export function runCheck(config: Config): HealthVerdict {
-  return judgeHealth(gatherFacts(config));
+export function runCheck(config: Config, machine: Machine): HealthVerdict {
+  return judgeHealth(gatherFacts(config, machine));
 }

@@ -1,27 +1,42 @@
 /**
  * `oomwatch status`: the daemon's status for a person, or `--json` for
- * scripts (the status file's content as the daemon wrote it, plus the
- * check's verdict).
+ * scripts (the status file's content as the daemon wrote it, the crash
+ * flags on disk, and the check's verdict). It never prints a stack trace:
+ * a damaged status file is reported as such.
  *
  * @module
  */
 
 import type { Config } from "../core/config.ts";
 import { judgeHealth } from "../core/health.ts";
+import type { Machine } from "../core/machine.ts";
+import { escapeControl } from "../core/text.ts";
+import { findFlags } from "../shell/crash_flag_file.ts";
 import { gatherFacts } from "./check.ts";
 
 const MIB = 1024 * 1024;
 
 /** Prints the status; returns the exit code of `check` for the same facts. */
-export function runStatus(config: Config, json: boolean): number {
-  const facts = gatherFacts(config);
+export function runStatus(
+  config: Config,
+  machine: Machine,
+  json: boolean,
+): number {
+  const facts = gatherFacts(config, machine);
   const verdict = judgeHealth(facts);
   const status = facts.status;
+  const flags = config.crashflag ? findFlags(config.crashflagName) : [];
   if (json) {
     console.log(JSON.stringify(
       {
         check: { code: verdict.code, line: verdict.line },
         status: "unreadable" in status ? null : status,
+        statusUnreadable: "unreadable" in status ? status.unreadable : null,
+        crashFlags: flags.map((found) =>
+          "flag" in found
+            ? { path: found.path, ...found.flag }
+            : { path: found.path, unreadable: found.unreadable }
+        ),
       },
       null,
       2,
@@ -30,22 +45,30 @@ export function runStatus(config: Config, json: boolean): number {
   }
   const lines = [verdict.line, ""];
   if ("unreadable" in status) {
-    lines.push(`status: ${status.unreadable}`);
+    lines.push(`status:      ${escapeControl(status.unreadable)}`);
   } else {
     const episode = status.episode;
     lines.push(
-      `daemon:      pid ${status.pid}, oomwatch ${status.version}, started ${status.startedAt}`,
+      `daemon:      pid ${status.pid}, oomwatch ${
+        escapeControl(status.version)
+      }, started ${escapeControl(status.startedAt)}`,
       `state:       ${status.state}`,
       `reserve:     ${status.reserve.heldBytes / MIB} of ${
         status.reserve.configuredBytes / MIB
       } MiB held`,
       `episode:     ${
         episode
-          ? `${episode.number} since ${episode.startedAt} (${episode.trigger}: ${episode.detail}), ${episode.signals} signal(s)${
-            episode.countdownSeconds !== null
-              ? `, panic action in ${episode.countdownSeconds.toFixed(0)} s`
-              : ""
-          }`
+          ? escapeControl(
+            `${episode.number} since ${episode.startedAt} (${episode.trigger}: ${episode.detail}), ${episode.signals} signal(s)${
+              episode.countdownSeconds !== null
+                ? `, panic action in ${episode.countdownSeconds.toFixed(0)} s`
+                : ""
+            }${
+              episode.panicError
+                ? `, panic action failed: ${episode.panicError}`
+                : ""
+            }`,
+          )
           : "none"
       }`,
       `OOM kills:   ${status.counters.globalOomKills} global, ${status.counters.memcgOomKills} in memory cgroups`,
@@ -55,7 +78,28 @@ export function runStatus(config: Config, json: boolean): number {
           ? "no release yet"
           : `${status.lastReactionLatencyMs.toFixed(3)} ms (last release)`
       }`,
-      `heartbeat:   ${status.heartbeatAt} (every ${status.heartbeatSeconds} s)`,
+      `waiting on:  ${escapeControl(status.sources.join(", "))}`,
+      `heartbeat:   ${
+        escapeControl(status.heartbeatAt)
+      } (every ${status.heartbeatSeconds} s)`,
+    );
+    for (const problem of status.problems) {
+      lines.push(
+        `problem:     ${problem.severity}: ${escapeControl(problem.message)}`,
+      );
+    }
+  }
+  for (const found of flags) {
+    lines.push(
+      `crash flag:  ${escapeControl(found.path)}: ${
+        "flag" in found
+          ? escapeControl(
+            `boot ${found.flag.bootId ?? "unknown"}, started ${
+              found.flag.started ?? "?"
+            } by ${found.flag.trigger ?? "?"} (${found.flag.detail ?? "?"})`,
+          )
+          : escapeControl(found.unreadable)
+      }`,
     );
   }
   console.log(lines.join("\n"));

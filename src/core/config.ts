@@ -1,12 +1,15 @@
 /**
  * The parameters of oomwatch: their names, defaults and allowed values, the
  * config file in sysctl syntax (so an `/etc/sysctl.d` file written for
- * `oom_ext` works as it is), and the merge of defaults, file and flags.
+ * `oom_ext` works as it is), the merge of defaults, file and flags, and the
+ * effective configuration printed back in that syntax.
  *
  * Pure: takes text and values, never reads a file.
  *
  * @module
  */
+
+import { UsageError } from "./errors.ts";
 
 /** What the daemon does when an OOM episode outlasts `gracetime`. */
 export type PanicAction = "panic" | "reboot" | "poweroff" | "none";
@@ -25,6 +28,15 @@ export const LOG_LEVELS: readonly LogLevel[] = [
   "error",
 ];
 
+/**
+ * Which memcg OOM kills are OOM signals: none (the original module saw
+ * none), all, or those whose OOM-ing cgroup lies under one of the prefixes.
+ */
+export type MemcgOomPolicy =
+  | { kind: "none" }
+  | { kind: "all" }
+  | { kind: "prefixes"; prefixes: readonly string[] };
+
 /** The complete configuration of a running daemon. */
 export interface Config {
   /** Size of the emergency reserve in MiB; 0 = no reserve. */
@@ -42,8 +54,8 @@ export interface Config {
   psiFull: number;
   /** Seconds over which the stall share is measured. */
   psiWindow: number;
-  /** Whether an OOM kill inside a memory cgroup is an OOM signal too. */
-  memcgOom: boolean;
+  /** Which OOM kills inside memory cgroups are OOM signals too. */
+  memcgOom: MemcgOomPolicy;
   /** Seconds between the daemon's wakes when nothing happens. */
   heartbeat: number;
   /** Whether the daemon locks its own code pages in RAM. */
@@ -66,7 +78,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   panicAction: "panic",
   psiFull: 60,
   psiWindow: 10,
-  memcgOom: false,
+  memcgOom: { kind: "none" },
   heartbeat: 5,
   lockCode: false,
   statusFile: "/run/oomwatch/status.json",
@@ -75,21 +87,18 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   logLevel: "info",
 };
 
-/** Invalid input: exit code 2, before any side effect. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
-
 type Parser<T> = (raw: string) => T | undefined;
 
+/** One parameter: its canonical (oom_ext, underscore) name, rule and printer. */
 interface Parameter<K extends keyof Config> {
-  field: K;
+  name: string;
   /** What is allowed, said to the user when a value is refused. */
   allowed: string;
   parse: Parser<Config[K]>;
+  /** The value in config-file syntax (the inverse of `parse`). */
+  print?: (value: Config[K]) => string;
+  /** Also accepted as a bare flag (`--memcg-oom`), meaning this value. */
+  bare?: string;
 }
 
 function wholeNumber(min: number, max: number): Parser<number> {
@@ -119,113 +128,184 @@ const zeroOrOne: Parser<boolean> = (raw) => {
   return undefined;
 };
 
+const printFlag = (value: boolean): string => value ? "1" : "0";
+
+/** No control characters: a path is printed in logs and status files. */
+function isAbsoluteFilePath(text: string): boolean {
+  return text.startsWith("/") && !text.endsWith("/") &&
+    // deno-lint-ignore no-control-regex
+    !/[\x00-\x1f\x7f]/.test(text);
+}
+
 const absolutePath: Parser<string> = (raw) => {
   const text = raw.trim();
-  return text.startsWith("/") && !text.endsWith("/") && !text.includes("\0")
-    ? text
+  return isAbsoluteFilePath(text) ? text : undefined;
+};
+
+/**
+ * `0`, `1`, or comma-separated cgroup paths as the kernel log names them
+ * (`/system.slice/db.service`): each absolute, without a trailing slash.
+ */
+const memcgPolicy: Parser<MemcgOomPolicy> = (raw) => {
+  const text = raw.trim();
+  if (text === "0") return { kind: "none" };
+  if (text === "1") return { kind: "all" };
+  const prefixes = text.split(",").map((part) => part.trim());
+  const valid = prefixes.every((prefix) =>
+    prefix === "/" || isAbsoluteFilePath(prefix)
+  );
+  return valid && prefixes.length > 0
+    ? { kind: "prefixes", prefixes }
     : undefined;
 };
+
+function printMemcgPolicy(policy: MemcgOomPolicy): string {
+  switch (policy.kind) {
+    case "none":
+      return "0";
+    case "all":
+      return "1";
+    case "prefixes":
+      return policy.prefixes.join(",");
+  }
+}
 
 const DAY = 86_400;
 
 /**
- * Every parameter by its canonical (original, underscore) name. Flags use the
- * same names with dashes; both spellings are accepted everywhere.
+ * Every parameter, by its field. The type ties each parser to its field's
+ * type: a path parser given to `bufsize` fails `deno check`.
  */
-const PARAMETERS: { [name: string]: Parameter<keyof Config> } = {
+const PARAMETERS: { readonly [K in keyof Config]: Parameter<K> } = {
   bufsize: {
-    field: "bufsize",
+    name: "bufsize",
     allowed: "a whole number of MiB, 0 (no reserve) or more",
     parse: wholeNumber(0, 1 << 30),
   },
   gracetime: {
-    field: "gracetime",
+    name: "gracetime",
     allowed: "a whole number of seconds, 0 (never panic) to 86400",
     parse: wholeNumber(0, DAY),
   },
   resettime: {
-    field: "resettime",
+    name: "resettime",
     allowed: "a whole number of seconds, 1 to 86400",
     parse: wholeNumber(1, DAY),
   },
   crashflag: {
-    field: "crashflag",
+    name: "crashflag",
     allowed: "1 (write the crash flag) or 0 (never)",
     parse: zeroOrOne,
+    print: printFlag,
   },
-  crashflag_name: {
-    field: "crashflagName",
+  crashflagName: {
+    name: "crashflag_name",
     allowed: "an absolute path of a file, e.g. /oomflag",
     parse: absolutePath,
   },
-  panic_action: {
-    field: "panicAction",
+  panicAction: {
+    name: "panic_action",
     allowed: PANIC_ACTIONS.join(", "),
     parse: oneOf(PANIC_ACTIONS),
   },
-  psi_full: {
-    field: "psiFull",
+  psiFull: {
+    name: "psi_full",
     allowed: "a percentage from 0 (off) to 100",
     parse: decimal(0, 100),
   },
-  psi_window: {
-    field: "psiWindow",
+  psiWindow: {
+    name: "psi_window",
     allowed: "a whole number of seconds, 2 to 600",
     parse: wholeNumber(2, 600),
   },
-  memcg_oom: {
-    field: "memcgOom",
-    allowed: "1 (memcg OOM kills are OOM signals) or 0",
-    parse: zeroOrOne,
+  memcgOom: {
+    name: "memcg_oom",
+    allowed:
+      "0 (memcg OOM kills are not OOM signals), 1 (all are), or comma-separated cgroup paths such as /system.slice/db.service (kills in those cgroups and below them are)",
+    parse: memcgPolicy,
+    print: printMemcgPolicy,
+    bare: "1",
   },
   heartbeat: {
-    field: "heartbeat",
+    name: "heartbeat",
     allowed: "a whole number of seconds, 1 to 60",
     parse: wholeNumber(1, 60),
   },
-  lock_code: {
-    field: "lockCode",
+  lockCode: {
+    name: "lock_code",
     allowed: "1 (lock oomwatch's own code pages in RAM) or 0",
     parse: zeroOrOne,
+    print: printFlag,
   },
-  status_file: {
-    field: "statusFile",
+  statusFile: {
+    name: "status_file",
     allowed: "an absolute path of a file, e.g. /run/oomwatch/status.json",
     parse: absolutePath,
   },
-  metrics_file: {
-    field: "metricsFile",
+  metricsFile: {
+    name: "metrics_file",
     allowed:
       "an absolute path of a file (for node_exporter's textfile collector), or empty for none",
     parse: (raw) => raw.trim() === "" ? "" : absolutePath(raw),
   },
-  exec_on_oom: {
-    field: "execOnOom",
-    allowed: "a shell command (run with sh -c), or empty for none",
-    parse: (raw) => raw.includes("\0") ? undefined : raw.trim(),
+  execOnOom: {
+    name: "exec_on_oom",
+    allowed: "a shell command on one line (run with sh -c), or empty for none",
+    // deno-lint-ignore no-control-regex
+    parse: (raw) => /[\x00\n\r]/.test(raw) ? undefined : raw.trim(),
   },
-  log_level: {
-    field: "logLevel",
+  logLevel: {
+    name: "log_level",
     allowed: LOG_LEVELS.join(", "),
     parse: oneOf(LOG_LEVELS),
   },
 };
 
+const FIELDS = Object.keys(PARAMETERS) as (keyof Config)[];
+const FIELD_BY_NAME = new Map<string, keyof Config>(
+  FIELDS.map((field) => [PARAMETERS[field].name, field]),
+);
+
+/** Names of all parameters, canonical (underscore) spelling, in table order. */
+export const PARAMETER_NAMES: readonly string[] = FIELDS.map((field) =>
+  PARAMETERS[field].name
+);
+
 /** The canonical name of a parameter spelled as a flag or key, or undefined. */
 export function canonicalName(name: string): string | undefined {
   const canonical = name.replaceAll("-", "_");
-  return Object.hasOwn(PARAMETERS, canonical) ? canonical : undefined;
+  return FIELD_BY_NAME.has(canonical) ? canonical : undefined;
 }
 
-/** Names of all parameters, canonical spelling. */
-export const PARAMETER_NAMES: readonly string[] = Object.keys(PARAMETERS);
+/** What a bare flag (`--memcg-oom` without a value) stands for, or undefined. */
+export function bareValue(name: string): string | undefined {
+  const field = FIELD_BY_NAME.get(name.replaceAll("-", "_"));
+  return field === undefined ? undefined : PARAMETERS[field].bare;
+}
 
 /** A partial configuration, as one source (file or flags) gives it. */
 export type ConfigLayer = Partial<Config>;
 
+function parseField<K extends keyof Config>(
+  field: K,
+  raw: string,
+  layer: ConfigLayer,
+): boolean {
+  const value = PARAMETERS[field].parse(raw);
+  if (value === undefined) return false;
+  layer[field] = value;
+  return true;
+}
+
 /**
  * Parses one value. `source` says where it came from (`--bufsize`,
  * `/etc/oomwatch.conf:3`) so the error names it.
+ *
+ * @example
+ * ```ts
+ * parseParameter("crashflag-name", "/var/lib/oomflag", "--crashflag-name");
+ * // { crashflagName: "/var/lib/oomflag" }
+ * ```
  */
 export function parseParameter(
   name: string,
@@ -240,14 +320,16 @@ export function parseParameter(
       }`,
     );
   }
-  const parameter = PARAMETERS[canonical];
-  const value = parameter.parse(raw);
-  if (value === undefined) {
+  const field = FIELD_BY_NAME.get(canonical);
+  const layer: ConfigLayer = {};
+  if (field === undefined || !parseField(field, raw, layer)) {
     throw new UsageError(
-      `${source}: invalid value '${raw}' for ${canonical}; allowed: ${parameter.allowed}`,
+      `${source}: invalid value '${raw}' for ${canonical}; allowed: ${
+        field === undefined ? "" : PARAMETERS[field].allowed
+      }`,
     );
   }
-  return { [parameter.field]: value };
+  return layer;
 }
 
 const SYSCTL_PREFIX = "vm.oom_ext.";
@@ -260,7 +342,7 @@ const SYSCTL_PREFIX = "vm.oom_ext.";
  * `/etc/sysctl.d` file written for `oom_ext`) are sysctl's business and
  * skipped; an unknown bare key, an unknown `vm.oom_ext.` key or a dotted key
  * that names `oom_ext` in another way (a typo) is an error naming the file,
- * the line, the key and the value, as is a bad value.
+ * the line, the key and the value, as is a bad value or a key given twice.
  *
  * @example
  * ```ts
@@ -269,6 +351,7 @@ const SYSCTL_PREFIX = "vm.oom_ext.";
  */
 export function parseConfigFile(text: string, path: string): ConfigLayer {
   const layer: ConfigLayer = {};
+  const seen = new Map<string, number>();
   text.split("\n").forEach((line, index) => {
     const where = `${path}:${index + 1}`;
     const content = line.trim();
@@ -288,6 +371,14 @@ export function parseConfigFile(text: string, path: string): ConfigLayer {
     } else if (key.includes(".") && !/oom[-_]?ext/i.test(key)) {
       return;
     }
+    const canonical = canonicalName(key) ?? key;
+    const earlier = seen.get(canonical);
+    if (earlier !== undefined) {
+      throw new UsageError(
+        `${where}: ${canonical} is set again (first on line ${earlier}); keep one line`,
+      );
+    }
+    seen.set(canonical, index + 1);
     Object.assign(
       layer,
       parseParameter(key, content.slice(equals + 1).trim(), where),
@@ -301,29 +392,40 @@ export function mergeConfig(...layers: ConfigLayer[]): Config {
   return Object.assign({}, DEFAULT_CONFIG, ...layers);
 }
 
+/** The largest reserve allowed: half of RAM, so oomwatch cannot cause the OOM it watches for. */
+export function maxBufsizeMiB(memTotalBytes: number): number {
+  return Math.floor(memTotalBytes / 1024 / 1024 / 2);
+}
+
 /**
- * Checks what depends on the machine: the reserve must fit in RAM.
- * `memTotalBytes` comes from `/proc/meminfo`.
+ * Checks what depends on the machine: the reserve may take at most half of
+ * MemTotal. `memTotalBytes` comes from `/proc/meminfo`.
  */
 export function checkAgainstMachine(
   config: Config,
   memTotalBytes: number,
 ): void {
-  const memTotalMiB = Math.floor(memTotalBytes / 1024 / 1024);
-  if (config.bufsize >= memTotalMiB) {
+  const max = maxBufsizeMiB(memTotalBytes);
+  if (config.bufsize > max) {
     throw new UsageError(
-      `invalid value '${config.bufsize}' for bufsize: it must be smaller than MemTotal (${memTotalMiB} MiB)`,
+      `invalid value '${config.bufsize}' for bufsize: at most half of MemTotal (${
+        Math.floor(memTotalBytes / 1024 / 1024)
+      } MiB), that is ${max} MiB, so the reserve cannot itself exhaust the machine`,
     );
   }
 }
 
+function printed<K extends keyof Config>(field: K, config: Config): string {
+  const parameter = PARAMETERS[field];
+  const value = config[field];
+  return parameter.print ? parameter.print(value) : String(value);
+}
+
 /** The configuration by parameter name, values as the file would give them. */
-export function configRecord(
-  config: Config,
-): Record<string, string | number | boolean> {
-  const record: Record<string, string | number | boolean> = {};
-  for (const name of PARAMETER_NAMES) {
-    record[name] = config[PARAMETERS[name].field];
+export function configRecord(config: Config): Record<string, string> {
+  const record: Record<string, string> = {};
+  for (const field of FIELDS) {
+    record[PARAMETERS[field].name] = printed(field, config);
   }
   return record;
 }
@@ -331,6 +433,18 @@ export function configRecord(
 /** The configuration as `key=value` words, the file syntax (for the log). */
 export function describeConfig(config: Config): string {
   return Object.entries(configRecord(config)).map(([name, value]) =>
-    `${name}=${typeof value === "boolean" ? (value ? "1" : "0") : value}`
+    `${name}=${value}`
   ).join(" ");
+}
+
+/**
+ * The configuration as a config file that reads back to the same values
+ * (`oomwatch --print-config`), after a comment naming its sources.
+ */
+export function formatConfigFile(config: Config, sources: string): string {
+  const lines = [`# oomwatch effective configuration (${sources})`];
+  for (const [name, value] of Object.entries(configRecord(config))) {
+    lines.push(`${name} = ${value}`);
+  }
+  return `${lines.join("\n")}\n`;
 }

@@ -1,9 +1,18 @@
 /**
  * The crash flag's content: `key=value` lines that a person, a shell script
- * (`grep boot_id= /oomflag`) and `oomwatch check` can all read.
+ * (`grep boot_id= /oomflag`) and `oomwatch check` can all read; and the
+ * names under which flags from earlier boots are kept aside.
+ *
+ * A flag whose boot id is not the current boot's is evidence that the
+ * machine went down during an OOM episode. The daemon never overwrites or
+ * removes it: when a new episode needs the path, the old flag is renamed to
+ * `<path>.boot-<its boot id>` in the same directory, where `check` and
+ * `status` still find it, until a person runs `oomwatch ack`.
  *
  * @module
  */
+
+import { basename } from "./paths.ts";
 
 /** What the crash flag records about the episode that wrote it. */
 export interface CrashFlag {
@@ -32,8 +41,10 @@ const KEYS: [keyof CrashFlag, string][] = [
   ["episode", "episode"],
 ];
 
+// A value is one line: line breaks (and other controls) become spaces.
 function oneLine(value: string): string {
-  return value.replace(/[\r\n]+/g, " ");
+  // deno-lint-ignore no-control-regex
+  return value.replace(/[\x00-\x1f\x7f]+/g, " ");
 }
 
 /** The text of a crash flag. */
@@ -54,23 +65,60 @@ export function parseCrashFlag(text: string): Partial<CrashFlag> {
   for (const line of text.split("\n")) {
     const equals = line.indexOf("=");
     if (line.startsWith("#") || equals <= 0) continue;
-    values.set(line.slice(0, equals), line.slice(equals + 1));
+    const key = line.slice(0, equals);
+    if (!values.has(key)) values.set(key, line.slice(equals + 1));
   }
   const flag: Partial<CrashFlag> = {};
-  const text_ = (key: string) => values.get(key);
-  const started = text_("started");
+  const started = values.get("started");
   if (started !== undefined) flag.started = started;
-  const trigger = text_("trigger");
+  const trigger = values.get("trigger");
   if (trigger !== undefined) flag.trigger = trigger;
-  const detail = text_("detail");
+  const detail = values.get("detail");
   if (detail !== undefined) flag.detail = detail;
-  const victim = text_("victim");
+  const victim = values.get("victim");
   if (victim !== undefined) flag.victim = victim;
-  const bootId = text_("boot_id");
+  const bootId = values.get("boot_id");
   if (bootId !== undefined) flag.bootId = bootId;
-  const pid = Number(text_("pid"));
-  if (Number.isInteger(pid) && pid > 0) flag.pid = pid;
-  const episode = Number(text_("episode"));
-  if (Number.isInteger(episode) && episode > 0) flag.episode = episode;
+  const pid = Number(values.get("pid"));
+  if (Number.isSafeInteger(pid) && pid > 0) flag.pid = pid;
+  const episode = Number(values.get("episode"));
+  if (Number.isSafeInteger(episode) && episode > 0) flag.episode = episode;
   return flag;
+}
+
+/** A boot id as it may appear in a file name: a UUID, else "unknown". */
+function bootIdForName(bootId: string | undefined): string {
+  return bootId !== undefined && /^[0-9a-f-]{1,64}$/i.test(bootId)
+    ? bootId
+    : "unknown";
+}
+
+/**
+ * Where a flag from an earlier boot is kept: `<path>.boot-<boot id>`, or
+ * with `.N` when `taken` says that name is in use.
+ *
+ * @example
+ * ```ts
+ * keptFlagPath("/oomflag", "0b8c3a6e-1111-2222-3333-444455556666", () => false);
+ * // "/oomflag.boot-0b8c3a6e-1111-2222-3333-444455556666"
+ * ```
+ */
+export function keptFlagPath(
+  flagPath: string,
+  bootId: string | undefined,
+  taken: (path: string) => boolean,
+): string {
+  const base = `${flagPath}.boot-${bootIdForName(bootId)}`;
+  if (!taken(base)) return base;
+  for (let n = 2;; n++) {
+    const candidate = `${base}.${n}`;
+    if (!taken(candidate)) return candidate;
+  }
+}
+
+/** Whether `entry` (a name in the flag's directory) is a kept flag of `flagPath`. */
+export function isKeptFlagName(flagPath: string, entry: string): boolean {
+  const prefix = `${basename(flagPath)}.boot-`;
+  return entry.startsWith(prefix) &&
+    /^[0-9a-zA-Z-]{1,64}(\.\d{1,6})?$/.test(entry.slice(prefix.length));
 }

@@ -8,6 +8,15 @@
 
 import type { DaemonStatus } from "./status.ts";
 
+/** A crash flag found on disk: at the configured path or kept aside. */
+export interface CrashFlagFact {
+  path: string;
+  /** Its boot id, or "" when it has none. */
+  bootId: string;
+  /** Kept aside under `<path>.boot-<id>` (not at the configured path). */
+  kept: boolean;
+}
+
 export const OK = 0;
 export const WARNING = 1;
 export const CRITICAL = 2;
@@ -23,15 +32,18 @@ export interface HealthFacts {
   nowEpochMs: number;
   /** From the kernel's smaps of the daemon; null where it cannot be read. */
   reserveLocked: boolean | null;
-  /** The crash flag's boot id (or "" if it has none), or null without a flag. */
-  crashFlagBootId: string | null;
-  crashFlagPath: string;
+  /** Crash flags on disk (none when the crash flag is off). */
+  crashFlags: CrashFlagFact[];
   currentBootId: string;
 }
 
 export interface HealthVerdict {
   code: number;
   line: string;
+}
+
+function mib(bytes: number): string {
+  return `${Math.round(bytes / 1024 / 1024 * 100) / 100} MiB`;
 }
 
 /** A heartbeat older than this many heartbeats (plus 2 s of slack) is stale. */
@@ -52,22 +64,22 @@ function notRunning(status: HealthFacts["status"]): string {
 export function judgeHealth(facts: HealthFacts): HealthVerdict {
   const findings: { code: number; text: string }[] = [];
   const perf: string[] = [];
-  if (facts.crashFlagBootId !== null) {
-    if (facts.crashFlagBootId !== facts.currentBootId) {
+  for (const flag of facts.crashFlags) {
+    if (flag.bootId !== facts.currentBootId) {
       findings.push({
         code: CRITICAL,
-        text: `crash flag ${facts.crashFlagPath} is from boot ${
-          facts.crashFlagBootId || "unknown"
-        }: the machine went down during an OOM episode`,
+        text: `crash flag ${flag.path} is from boot ${
+          flag.bootId || "unknown"
+        }: the machine went down during an OOM episode (once looked at: oomwatch ack)`,
       });
     } else if (
-      !facts.running || "unreadable" in facts.status ||
+      flag.kept || !facts.running || "unreadable" in facts.status ||
       facts.status.state !== "episode"
     ) {
       // During an episode the flag is the episode's own: no news.
       findings.push({
         code: WARNING,
-        text: `crash flag ${facts.crashFlagPath} from this boot`,
+        text: `crash flag ${flag.path} from this boot`,
       });
     }
   }
@@ -94,13 +106,19 @@ export function judgeHealth(facts: HealthFacts): HealthVerdict {
       });
     }
     const expectReserve = status.state === "armed" &&
-      status.reserve.configuredBytes > 0;
+      status.reserve.heldBytes > 0;
     if (expectReserve && facts.reserveLocked === false) {
       findings.push({
         code: CRITICAL,
         text: `reserve of ${
-          status.reserve.configuredBytes / 1024 / 1024
-        } MiB should be locked but the kernel shows no such locked mapping in pid ${status.pid}`,
+          mib(status.reserve.heldBytes)
+        } should be locked but the kernel shows no such locked mapping in pid ${status.pid}`,
+      });
+    }
+    for (const problem of status.problems) {
+      findings.push({
+        code: problem.severity === "critical" ? CRITICAL : WARNING,
+        text: problem.message,
       });
     }
     if (status.state === "episode") {
@@ -129,7 +147,7 @@ export function judgeHealth(facts: HealthFacts): HealthVerdict {
     if (findings.length === 0) {
       const reserve = status.state === "reserve-disabled"
         ? "no reserve configured"
-        : `reserve ${status.reserve.heldBytes / 1024 / 1024} MiB locked${
+        : `reserve ${mib(status.reserve.heldBytes)} locked${
           facts.reserveLocked === null ? " (not verified: run as root)" : ""
         }`;
       findings.push({

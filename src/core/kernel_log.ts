@@ -2,18 +2,42 @@
  * Parsers of kernel log records (`/dev/kmsg`) and of the OOM killer's report
  * lines, which tell a global OOM kill from one inside a memory cgroup.
  *
- * Forms recognised (mm/oom_kill.c):
- * - `oom-kill:constraint=CONSTRAINT_MEMCG,...,oom_memcg=/a,task_memcg=/a/b,task=x,pid=1,uid=0`
- *   (Linux ≥ 4.19; printed by dump_header, which is rate-limited, so it may be missing)
- * - `Out of memory: Killed process 1 (x) ...` and
- *   `Memory cgroup out of memory: Killed process 1 (x) ...` (Linux ≥ 4.19;
- *   printed for every kill)
- * - `Out of memory: Kill process 1 (x) score 9 or sacrifice child` and its
- *   memcg twin (older kernels, which then print a bare `Killed process` line
- *   that is not counted again).
+ * Any user can name a process (prctl PR_SET_NAME: 15 bytes, anything but
+ * NUL) and, with a delegated cgroup tree, name cgroups (anything but `/`),
+ * so the names inside these lines are attacker-controlled. The parsers
+ * therefore work on the text as /dev/kmsg renders it — every control
+ * byte, byte above 0x7e and backslash escaped as `\xNN`, so a record is one
+ * line whatever the names hold — and take each decision from text the
+ * kernel controls:
+ * - the scope comes from the record's first field (`constraint=…`) or from
+ *   the kill line's prefix, both printed before any name;
+ * - pids are anchored to the kernel's own text around them;
+ * - a name is taken between anchors the kernel prints after it (the kill
+ *   line's `) total-vm:NkB` tail, whose rest is numbers);
+ * - the OOM-ing cgroup of a memcg kill is accepted only when every way of
+ *   splitting the record agrees on it ({@link parseConstraint}).
+ *
+ * Forms recognised (mm/oom_kill.c, read in 4.9 … 6.18; tests/fixtures/kmsg/
+ * holds one report per kernel and wording):
+ * - `oom-kill:constraint=C,nodemask=…,cpuset=…,mems_allowed=…,oom_memcg=X|global_oom,task_memcg=Y,task=T,pid=P,uid=U`
+ *   (Linux ≥ 5.0; pr_info and pr_cont pieces inside the rate-limited
+ *   dump_header, so it can be missing or arrive in fragments; 5.0 and 5.1
+ *   print CONSTRAINT_NONE for memcg OOMs too);
+ * - `PREFIX: Killed process P (T) total-vm:…` (Linux ≥ 5.1; printed for every
+ *   kill), PREFIX `Out of memory`, `Memory cgroup out of memory` or
+ *   `Out of memory (oom_kill_allocating_task)`;
+ * - `PREFIX: Kill process P (T) score S or sacrifice child` — the chosen task
+ *   — followed by a bare `Killed process Q (T) total-vm:…`, the kill (Linux
+ *   < 5.1; Q is a child of P when one was sacrificed);
+ * - `Tasks in X are going to be killed due to memory.oom.group set`, then a
+ *   kill line per member (Linux ≥ 4.19; bare on 4.19 and 5.0);
+ * - `Task in Y killed as a result of limit of X` (Linux < 5.0, memcg OOMs:
+ *   the cgroup, before the kill line).
  *
  * @module
  */
+
+import { displayKernelText, kernelTextBytes } from "./text.ts";
 
 /** One record of `/dev/kmsg` (Documentation/ABI/testing/dev-kmsg). */
 export interface KernelRecord {
@@ -23,13 +47,21 @@ export interface KernelRecord {
   seq: number;
   /** Microseconds since boot, on the kernel's local clock. */
   timestampMicros: number;
-  message: string;
+  /**
+   * A pr_cont fragment that could not join its line (flag `c`, or `+` on
+   * 4.9): it continues an earlier record.
+   */
+  continuation: boolean;
+  /** The printk caller (`T123`, `C1`) where CONFIG_PRINTK_CALLER adds it. */
+  caller?: string;
+  /** The message as /dev/kmsg renders it: escaped, one line. */
+  text: string;
 }
 
 /**
  * Parses one record as `read(2)` of `/dev/kmsg` returns it:
  * `PRI,SEQ,TIMESTAMP,FLAGS[,...];MESSAGE` and optional ` KEY=VALUE`
- * continuation lines. Returns null for text that is not a record.
+ * continuation lines (dropped). Returns null for text that is not a record.
  *
  * @example
  * ```ts
@@ -37,95 +69,228 @@ export interface KernelRecord {
  * ```
  */
 export function parseKernelRecord(raw: string): KernelRecord | null {
-  const match = /^(\d+),(\d+),(\d+),[^;]*;([^\n]*)/.exec(raw);
+  const match =
+    /^(\d{1,4}),(\d{1,20}),(\d{1,20}),([^;,\n]*)((?:,[^;\n]*)?);([^\n]*)/
+      .exec(raw);
   if (!match) return null;
   const priority = Number(match[1]);
-  return {
+  const record: KernelRecord = {
     facility: priority >> 3,
     level: priority & 7,
     seq: Number(match[2]),
     timestampMicros: Number(match[3]),
-    message: unescapeKernelText(match[4]),
+    continuation: match[4] === "c" || match[4] === "+",
+    text: match[6],
   };
-}
-
-/** Undoes the `\xNN` escapes /dev/kmsg applies to non-printable bytes. */
-function unescapeKernelText(text: string): string {
-  return text.replace(
-    /\\x([0-9a-f]{2})/gi,
-    (_, hex: string) => String.fromCharCode(parseInt(hex, 16)),
-  );
+  const caller = /,caller=([TC]\d{1,10})(?:,|$)/.exec(match[5])?.[1];
+  if (caller !== undefined) record.caller = caller;
+  return record;
 }
 
 /** Where an OOM kill happened. */
 export type OomScope = "global" | "memcg";
 
-/** The summary line the kernel prints before a kill (may be rate-limited away). */
+/** The summary record the kernel prints before a kill (may be rate-limited away). */
 export interface OomConstraint {
+  /** `CONSTRAINT_NONE`, `CONSTRAINT_CPUSET`, `CONSTRAINT_MEMORY_POLICY`, `CONSTRAINT_MEMCG`. */
   constraint: string;
-  /** The memory cgroup whose limit was hit (memcg OOM), else absent. */
-  oomMemcg?: string;
-  taskMemcg?: string;
-  task?: string;
-  pid?: number;
-}
-
-/** An OOM kill as the kernel log reports it. */
-export interface OomKillReport {
+  /**
+   * memcg for CONSTRAINT_MEMCG, and where 5.0/5.1 said CONSTRAINT_NONE but
+   * printed `oom_memcg=` in the kernel's own place for it.
+   */
   scope: OomScope;
   pid: number;
+  /**
+   * The memory cgroup whose limit was hit (memcg OOM), shown safely; absent
+   * for a global OOM, and when names inside the record make it ambiguous.
+   */
+  oomMemcg?: string;
+}
+
+/** An OOM kill line as the kernel log prints it. */
+export interface OomKillReport {
+  /** From the line's prefix; null for the bare line of Linux < 5.1. */
+  scope: OomScope | null;
+  pid: number;
+  /** The victim's name, shown safely (control bytes as `\xNN`). */
   task: string;
 }
 
 /** What one kernel log message says about OOM, if anything. */
 export type OomLogLine =
-  | { kind: "constraint"; constraint: OomConstraint }
+  /** An `oom-kill:` summary, possibly the first fragment of one. */
+  | { kind: "summary"; text: string }
+  /** `Task in … killed as a result of limit of …` (Linux < 5.0), possibly a fragment. */
+  | { kind: "memcg-header"; text: string }
+  /** `Tasks in X are going to be killed due to memory.oom.group set`. */
+  | { kind: "group"; oomMemcg: string }
+  /** `PREFIX: Kill process P (T) score S or sacrifice child` (Linux < 5.1). */
+  | { kind: "chosen"; scope: OomScope; pid: number }
   | { kind: "kill"; kill: OomKillReport }
   | null;
 
+const KILL_PREFIX =
+  /^(Out of memory(?: \(oom_kill_allocating_task\))?|Memory cgroup out of memory): /;
+// The kill line's tail is kernel numbers only (4.9: anon/file/shmem-rss;
+// 5.4 adds UID, pgtables, oom_score_adj), so anchoring on all of it ends the
+// name at the kernel's own ") total-vm:", whatever the name fakes.
+const KILLED =
+  /^Killed process (\d{1,10}) \((.*)\) total-vm:\d+kB, anon-rss:\d+kB, file-rss:\d+kB, shmem-rss:\d+kB(?:, UID:\d+ pgtables:\d+kB oom_score_adj:-?\d+)?$/;
+const CHOSEN =
+  /^Kill process (\d{1,10}) \((.*)\) score \d+ or sacrifice child$/;
+const GROUP =
+  /^Tasks in (\/.*) are going to be killed due to memory\.oom\.group set$/;
+const TASK_COMM_BYTES = 15;
+
+function scopeOfPrefix(prefix: string): OomScope {
+  return prefix.startsWith("Memory cgroup") ? "memcg" : "global";
+}
+
+/** A name between the kernel's anchors: at most 15 bytes once unescaped. */
+function taskName(text: string): string | null {
+  return kernelTextBytes(text) > TASK_COMM_BYTES
+    ? null
+    : displayKernelText(text);
+}
+
+/** A kill or chosen line: the scope from its prefix, pid and name between anchors. */
+function parseKillLine(text: string): OomLogLine {
+  const prefix = KILL_PREFIX.exec(text);
+  const rest = prefix ? text.slice(prefix[0].length) : text;
+  const killed = KILLED.exec(rest);
+  if (killed) {
+    const task = taskName(killed[2]);
+    if (task === null) return null;
+    return {
+      kind: "kill",
+      kill: {
+        scope: prefix ? scopeOfPrefix(prefix[1]) : null,
+        pid: Number(killed[1]),
+        task,
+      },
+    };
+  }
+  const chosen = prefix ? CHOSEN.exec(rest) : null;
+  if (prefix && chosen && taskName(chosen[2]) !== null) {
+    return {
+      kind: "chosen",
+      scope: scopeOfPrefix(prefix[1]),
+      pid: Number(chosen[1]),
+    };
+  }
+  return null;
+}
+
+/** Every index at which `needle` occurs in `text`. */
+function occurrences(text: string, needle: string, from = 0): number[] {
+  const found: number[] = [];
+  for (
+    let at = text.indexOf(needle, from);
+    at >= 0;
+    at = text.indexOf(needle, at + 1)
+  ) {
+    found.push(at);
+  }
+  return found;
+}
+
+/** Whether cgroup `ancestor` is `path` or above it. */
+function containsCgroup(ancestor: string, path: string): boolean {
+  return ancestor === "/" || path === ancestor ||
+    path.startsWith(`${ancestor}/`);
+}
+
 /**
- * Classifies a kernel log message. Returns null for anything that is not an
- * OOM killer report worth counting (the bare `Killed process` line of old
- * kernels included: it follows a `Kill process` line already counted).
+ * The OOM-ing cgroup of a memcg constraint record, or undefined when the
+ * names in it allow more than one reading. Between `,oom_memcg=` and the
+ * final `,pid=P,uid=U` the kernel prints `X,task_memcg=Y,task=T`, where X,
+ * Y and T may all hold those separators; but the victim always lives under
+ * the cgroup that ran out (Y lies in X), and T has at most 15 bytes. Every
+ * split meeting both rules is tried: the kernel's own is among them, so a
+ * single answer is the true one, and crafted names can make the answer
+ * only "unknown", never a cgroup of their choosing.
+ */
+function oomMemcgOf(text: string, end: number): string | undefined {
+  const answers = new Set<string>();
+  for (const x of occurrences(text, ",oom_memcg=")) {
+    for (const y of occurrences(text, ",task_memcg=", x + 1)) {
+      for (const t of occurrences(text, ",task=", y + 1)) {
+        if (t >= end) continue;
+        const memcg = text.slice(x + ",oom_memcg=".length, y);
+        const taskMemcg = text.slice(y + ",task_memcg=".length, t);
+        const task = text.slice(t + ",task=".length, end);
+        if (
+          memcg.startsWith("/") && containsCgroup(memcg, taskMemcg) &&
+          kernelTextBytes(task) <= TASK_COMM_BYTES
+        ) {
+          answers.add(memcg);
+        }
+      }
+    }
+  }
+  return answers.size === 1 ? displayKernelText([...answers][0]) : undefined;
+}
+
+/**
+ * Parses a whole `oom-kill:` summary (its fragments joined), or null when it
+ * is cut short. The scope is its first field; the victim's pid the last but
+ * one, anchored to the end.
+ */
+export function parseConstraint(text: string): OomConstraint | null {
+  const head = /^oom-kill:constraint=(CONSTRAINT_[A-Z_]+),/.exec(text);
+  const tail = /,pid=(\d{1,10}),uid=\d{1,10}$/.exec(text);
+  if (!head || !tail) return null;
+  const constraint = head[1];
+  const memcg = oomMemcgOf(text, tail.index);
+  const result: OomConstraint = {
+    constraint,
+    // 5.0/5.1 say CONSTRAINT_NONE for memcg OOMs: then an unambiguous
+    // oom_memcg= (which crafted names cannot produce, see oomMemcgOf) decides.
+    scope: constraint === "CONSTRAINT_MEMCG" ||
+        (constraint === "CONSTRAINT_NONE" && memcg !== undefined &&
+          !text.includes(",global_oom,task_memcg="))
+      ? "memcg"
+      : "global",
+    pid: Number(tail[1]),
+  };
+  if (result.scope === "memcg" && memcg !== undefined) result.oomMemcg = memcg;
+  return result;
+}
+
+/**
+ * The old memcg header `Task in Y killed as a result of limit of X` (its
+ * fragments joined): X, when every split agrees (Y lies in X), else null.
+ */
+export function parseMemcgHeader(text: string): string | null {
+  if (!text.startsWith("Task in ")) return null;
+  const separator = " killed as a result of limit of ";
+  const answers = new Set<string>();
+  for (const at of occurrences(text, separator)) {
+    const task = text.slice("Task in ".length, at);
+    const limit = text.slice(at + separator.length);
+    if (limit.startsWith("/") && containsCgroup(limit, task)) {
+      answers.add(limit);
+    }
+  }
+  return answers.size === 1 ? displayKernelText([...answers][0]) : null;
+}
+
+/**
+ * Classifies a kernel log message (as /dev/kmsg renders it). Returns null
+ * for anything that is no part of an OOM kill report: look-alikes such as
+ * `Kernel panic - not syncing: Out of memory: …`, `oom_reaper: reaped …` and
+ * the 5.9+ `… OOM victim P (T) is already exiting. Skip killing the task`.
  *
  * @example
  * ```ts
- * classifyOomMessage("Memory cgroup out of memory: Killed process 1767 (python3) total-vm:1kB");
+ * classifyOomMessage("Memory cgroup out of memory: Killed process 1767 (python3) total-vm:1kB, anon-rss:1kB, file-rss:0kB, shmem-rss:0kB");
  * // { kind: "kill", kill: { scope: "memcg", pid: 1767, task: "python3" } }
  * ```
  */
-export function classifyOomMessage(message: string): OomLogLine {
-  if (message.startsWith("oom-kill:")) {
-    const fields = new Map<string, string>();
-    for (const part of message.slice("oom-kill:".length).split(",")) {
-      const equals = part.indexOf("=");
-      if (equals > 0) fields.set(part.slice(0, equals), part.slice(equals + 1));
-    }
-    const constraint = fields.get("constraint");
-    if (constraint === undefined) return null;
-    const pid = Number(fields.get("pid"));
-    const result: OomConstraint = { constraint };
-    const oomMemcg = fields.get("oom_memcg");
-    if (oomMemcg !== undefined) result.oomMemcg = oomMemcg;
-    const taskMemcg = fields.get("task_memcg");
-    if (taskMemcg !== undefined) result.taskMemcg = taskMemcg;
-    const task = fields.get("task");
-    if (task !== undefined) result.task = task;
-    if (Number.isInteger(pid) && pid > 0) result.pid = pid;
-    return { kind: "constraint", constraint: result };
-  }
-  // The task name (comm) is at most 15 bytes but may hold spaces or ')':
-  // prefer the ')' that the kernel's own text follows, else the first one.
-  const kill =
-    /^(Out of memory|Memory cgroup out of memory): Kill(?:ed)? process (\d+) (?:\((.{0,16}?)\)(?= total-vm:| score |$)|\((.{0,16}?)\)(?: |$))/i
-      .exec(message);
-  if (!kill) return null;
-  return {
-    kind: "kill",
-    kill: {
-      scope: /^memory cgroup/i.test(kill[1]) ? "memcg" : "global",
-      pid: Number(kill[2]),
-      task: kill[3] ?? kill[4] ?? "",
-    },
-  };
+export function classifyOomMessage(text: string): OomLogLine {
+  if (text.startsWith("oom-kill:")) return { kind: "summary", text };
+  if (text.startsWith("Task in ")) return { kind: "memcg-header", text };
+  const group = GROUP.exec(text);
+  if (group) return { kind: "group", oomMemcg: displayKernelText(group[1]) };
+  return parseKillLine(text);
 }

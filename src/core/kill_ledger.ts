@@ -50,6 +50,11 @@ export class KillLedger {
     return this.#counted;
   }
 
+  /** Whether a counted kill waits, within the grace, for its log line. */
+  get pending(): boolean {
+    return this.#unexplainedSinceMs !== null;
+  }
+
   /** A kill reported by the kernel log. */
   logged(): void {
     this.#logged += 1;

@@ -6,16 +6,23 @@
  * @module
  */
 
-import type { DaemonStatus } from "./status.ts";
-import type { Phase } from "./watchdog.ts";
+import { PROBLEM_IDS } from "./problems.ts";
+import { type DaemonStatus, STATES } from "./status.ts";
 
-const STATES: readonly (Phase | "stopped")[] = [
-  "stopped",
-  "armed",
-  "episode",
-  "recovering",
-  "reserve-disabled",
-];
+/**
+ * A sample value without binary float noise (`0.008104`, not
+ * `0.008103999999999998`): 15 significant digits are exact for a double.
+ *
+ * @example
+ * ```ts
+ * formatSampleValue(8.104 / 1000); // "0.008104"
+ * ```
+ */
+export function formatSampleValue(value: number): string {
+  return Number.isInteger(value)
+    ? String(value)
+    : String(Number(value.toPrecision(15)));
+}
 
 /** The metrics text for `status`. */
 export function formatMetrics(status: DaemonStatus): string {
@@ -28,7 +35,7 @@ export function formatMetrics(status: DaemonStatus): string {
   ) => {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     for (const [labels, value] of samples) {
-      lines.push(`${name}${labels} ${value}`);
+      lines.push(`${name}${labels} ${formatSampleValue(value)}`);
     }
   };
   const c = status.counters;
@@ -92,6 +99,16 @@ export function formatMetrics(status: DaemonStatus): string {
       [["", status.lastReactionLatencyMs / 1000]],
     );
   }
+  const problems = new Map(status.problems.map((p) => [p.id, p.severity]));
+  metric(
+    "oomwatch_problem",
+    "gauge",
+    "0 without this problem, 1 while it is a warning, 2 while critical.",
+    PROBLEM_IDS.map((id) => [
+      `{problem="${id}"}`,
+      problems.get(id) === "critical" ? 2 : problems.has(id) ? 1 : 0,
+    ]),
+  );
   metric(
     "oomwatch_heartbeat_timestamp_seconds",
     "gauge",

@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { OomSignal } from "./watchdog.ts";
+
 /** One line of a PSI file: averages in percent, `total` in microseconds. */
 export interface PressureLine {
   avg10: number;
@@ -90,6 +92,28 @@ export class StallMeter {
     const stalledMs = (totalMicros - first.totalMicros) / 1000;
     return Math.min(100, (100 * stalledMs) / spanMs);
   }
+}
+
+/**
+ * The memory-stall signal for a measured `share` (percent of the window in
+ * which all non-idle tasks were stalled on memory): a signal at or above
+ * `threshold`; none when the threshold is 0 (off) or nothing was measured.
+ *
+ * @example
+ * ```ts
+ * stallSignal(72, 60, 10)?.detail; // "full stall 72% of the last 10 s"
+ * ```
+ */
+export function stallSignal(
+  share: number | null,
+  threshold: number,
+  windowSeconds: number,
+): OomSignal | null {
+  if (threshold <= 0 || share === null || share < threshold) return null;
+  return {
+    kind: "memory-stall",
+    detail: `full stall ${share.toFixed(0)}% of the last ${windowSeconds} s`,
+  };
 }
 
 /** The longest window the kernel accepts for a PSI trigger (kernel/sched/psi.c). */

@@ -1,11 +1,18 @@
 /**
  * The daemon's status, as it writes it to the status file and as `check`
- * and `status` read it back. Pure: text in, data out.
+ * and `status` read it back. Pure: text in, data out. A status file is
+ * validated whole when read: anyone who can write it can put anything in
+ * it, and a reader must say UNKNOWN, never crash.
  *
  * @module
  */
 
-import type { Episode, Phase } from "./watchdog.ts";
+import { type Problem, PROBLEM_IDS } from "./problems.ts";
+import { type Episode, type Phase, PHASES } from "./watchdog.ts";
+
+/** The daemon's states: the watchdog's phases, and `stopped` after a clean exit. */
+export const STATES = ["stopped", ...PHASES] as const;
+export type State = Phase | "stopped";
 
 /** The episode going on, as the status file shows it. */
 export interface EpisodeStatus {
@@ -18,6 +25,8 @@ export interface EpisodeStatus {
   /** Seconds left before the panic action, or null when none is due. */
   countdownSeconds: number | null;
   panicked: boolean;
+  panicFailures: number;
+  panicError: string | null;
 }
 
 /**
@@ -42,6 +51,8 @@ export function episodeStatus(
       ? Math.max(0, (panicDueMs - nowMs) / 1000)
       : null,
     panicked: episode.panicked,
+    panicFailures: episode.panicFailures,
+    panicError: episode.panicError,
   };
 }
 
@@ -51,9 +62,8 @@ export interface DaemonStatus {
   version: string;
   startedAt: string;
   bootId: string;
-  config: Record<string, string | number | boolean>;
-  /** The watchdog's phase, or `stopped` once the daemon exited cleanly. */
-  state: Phase | "stopped";
+  config: Record<string, string>;
+  state: State;
   reserve: { configuredBytes: number; heldBytes: number };
   episode: EpisodeStatus | null;
   counters: {
@@ -65,19 +75,14 @@ export interface DaemonStatus {
     rearmFailures: number;
     kernelLogLost: number;
   };
+  /** What the daemon waits on: `kernel log`, `PSI trigger`, `oom_kill counter`, … */
+  sources: string[];
+  problems: Problem[];
   lastReactionLatencyMs: number | null;
   heartbeatSeconds: number;
   heartbeatAt: string;
   heartbeatEpochMs: number;
 }
-
-const PHASES: readonly string[] = [
-  "stopped",
-  "armed",
-  "episode",
-  "recovering",
-  "reserve-disabled",
-];
 
 /** Thrown when a status file is not one the daemon wrote. */
 export class StatusError extends Error {
@@ -87,13 +92,153 @@ export class StatusError extends Error {
   }
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
+/** Typed reads of one JSON object's fields, each checked. */
+class Fields {
+  readonly #value: Record<string, unknown>;
+  readonly #path: string;
+
+  constructor(value: unknown, path: string) {
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      throw new StatusError(
+        `${
+          path === "" ? "the status" : `field '${path}'`
+        } is not a JSON object`,
+      );
+    }
+    this.#value = Object.fromEntries(Object.entries(value));
+    this.#path = path;
+  }
+
+  #name(key: string): string {
+    return this.#path === "" ? `'${key}'` : `'${this.#path}.${key}'`;
+  }
+
+  #wrong(key: string, what: string): StatusError {
+    return new StatusError(
+      `field ${this.#name(key)} is missing or not ${what}`,
+    );
+  }
+
+  number(key: string): number {
+    const value = this.#value[key];
+    if (typeof value !== "number" || !Number.isFinite(value)) {
+      throw this.#wrong(key, "a number");
+    }
+    return value;
+  }
+
+  count(key: string): number {
+    const value = this.number(key);
+    if (!Number.isSafeInteger(value) || value < 0) {
+      throw this.#wrong(key, "a whole number");
+    }
+    return value;
+  }
+
+  positive(key: string): number {
+    const value = this.count(key);
+    if (value === 0) throw this.#wrong(key, "a positive whole number");
+    return value;
+  }
+
+  string(key: string): string {
+    const value = this.#value[key];
+    if (typeof value !== "string") throw this.#wrong(key, "a string");
+    return value;
+  }
+
+  boolean(key: string): boolean {
+    const value = this.#value[key];
+    if (typeof value !== "boolean") throw this.#wrong(key, "true or false");
+    return value;
+  }
+
+  nullableNumber(key: string): number | null {
+    return this.#value[key] === null ? null : this.number(key);
+  }
+
+  nullableString(key: string): string | null {
+    return this.#value[key] === null ? null : this.string(key);
+  }
+
+  oneOf<T extends string>(key: string, values: readonly T[]): T {
+    const value = this.#value[key];
+    const found = values.find((known) => known === value);
+    if (found === undefined) {
+      throw new StatusError(
+        `field ${this.#name(key)} is '${String(value)}', not one of ${
+          values.join(", ")
+        }`,
+      );
+    }
+    return found;
+  }
+
+  object(key: string): Fields {
+    return new Fields(
+      this.#value[key],
+      this.#path ? `${this.#path}.${key}` : key,
+    );
+  }
+
+  nullableObject(key: string): Fields | null {
+    return this.#value[key] === null ? null : this.object(key);
+  }
+
+  list(key: string): Fields[] {
+    const value = this.#value[key];
+    if (!Array.isArray(value)) throw this.#wrong(key, "a list");
+    return value.map((item, index) =>
+      new Fields(item, `${this.#path ? `${this.#path}.` : ""}${key}[${index}]`)
+    );
+  }
+
+  strings(key: string): string[] {
+    const value = this.#value[key];
+    if (!Array.isArray(value) || !value.every((v) => typeof v === "string")) {
+      throw this.#wrong(key, "a list of strings");
+    }
+    return value.map(String);
+  }
+
+  /** An object of string values (the configuration). */
+  stringRecord(key: string): Record<string, string> {
+    const fields = this.object(key);
+    const record: Record<string, string> = {};
+    for (const name of Object.keys(fields.#value)) {
+      record[name] = fields.string(name);
+    }
+    return record;
+  }
+}
+
+function episodeOf(fields: Fields): EpisodeStatus {
+  return {
+    number: fields.count("number"),
+    startedAt: fields.string("startedAt"),
+    trigger: fields.string("trigger"),
+    detail: fields.string("detail"),
+    lastSignalAt: fields.string("lastSignalAt"),
+    signals: fields.count("signals"),
+    countdownSeconds: fields.nullableNumber("countdownSeconds"),
+    panicked: fields.boolean("panicked"),
+    panicFailures: fields.count("panicFailures"),
+    panicError: fields.nullableString("panicError"),
+  };
+}
+
+function problemOf(fields: Fields): Problem {
+  return {
+    id: fields.oneOf("id", PROBLEM_IDS),
+    severity: fields.oneOf("severity", ["warning", "critical"] as const),
+    message: fields.string("message"),
+    sinceEpochMs: fields.number("sinceEpochMs"),
+  };
 }
 
 /**
- * Reads a status file's text. Checks the fields a health check decides on
- * and throws {@link StatusError} naming the first that is missing or wrong.
+ * Reads a status file's text. Every field is checked; the first that is
+ * missing or wrong is named in the {@link StatusError}.
  */
 export function parseStatus(text: string): DaemonStatus {
   let value: unknown;
@@ -104,74 +249,36 @@ export function parseStatus(text: string): DaemonStatus {
       `not JSON (${error instanceof Error ? error.message : error})`,
     );
   }
-  if (!isRecord(value)) throw new StatusError("not a JSON object");
-  const number = (
-    key: string,
-    from: Record<string, unknown> = value as Record<string, unknown>,
-  ) => {
-    const field = from[key];
-    if (typeof field !== "number" || !Number.isFinite(field)) {
-      throw new StatusError(`field '${key}' is missing or not a number`);
-    }
-    return field;
+  const fields = new Fields(value, "");
+  const reserve = fields.object("reserve");
+  const counters = fields.object("counters");
+  const episode = fields.nullableObject("episode");
+  return {
+    pid: fields.positive("pid"),
+    version: fields.string("version"),
+    startedAt: fields.string("startedAt"),
+    bootId: fields.string("bootId"),
+    config: fields.stringRecord("config"),
+    state: fields.oneOf("state", STATES),
+    reserve: {
+      configuredBytes: reserve.count("configuredBytes"),
+      heldBytes: reserve.count("heldBytes"),
+    },
+    episode: episode && episodeOf(episode),
+    counters: {
+      globalOomKills: counters.count("globalOomKills"),
+      memcgOomKills: counters.count("memcgOomKills"),
+      stalls: counters.count("stalls"),
+      episodes: counters.count("episodes"),
+      releases: counters.count("releases"),
+      rearmFailures: counters.count("rearmFailures"),
+      kernelLogLost: counters.count("kernelLogLost"),
+    },
+    sources: fields.strings("sources"),
+    problems: fields.list("problems").map(problemOf),
+    lastReactionLatencyMs: fields.nullableNumber("lastReactionLatencyMs"),
+    heartbeatSeconds: fields.positive("heartbeatSeconds"),
+    heartbeatAt: fields.string("heartbeatAt"),
+    heartbeatEpochMs: fields.number("heartbeatEpochMs"),
   };
-  number("pid");
-  number("heartbeatSeconds");
-  number("heartbeatEpochMs");
-  if (typeof value.state !== "string" || !PHASES.includes(value.state)) {
-    throw new StatusError(
-      `field 'state' is '${value.state}', not a known state`,
-    );
-  }
-  if (!isRecord(value.reserve)) {
-    throw new StatusError("field 'reserve' is missing");
-  }
-  number("configuredBytes", value.reserve);
-  number("heldBytes", value.reserve);
-  if (!isRecord(value.counters)) {
-    throw new StatusError("field 'counters' is missing");
-  }
-  if (value.episode !== null && !isRecord(value.episode)) {
-    throw new StatusError("field 'episode' is neither null nor an object");
-  }
-  // The checks above cover every field the readers rely on.
-  return value as unknown as DaemonStatus;
-}
-
-/** One locked mapping of a process, from `/proc/<pid>/smaps`. */
-export interface LockedMapping {
-  path: string;
-  sizeBytes: number;
-  lockedBytes: number;
-}
-
-/** The mappings of a smaps text that have locked pages. */
-export function parseLockedMappings(text: string): LockedMapping[] {
-  const mappings: LockedMapping[] = [];
-  let current: LockedMapping | null = null;
-  for (const line of text.split("\n")) {
-    const header = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
-    if (header) {
-      if (current && current.lockedBytes > 0) mappings.push(current);
-      current = { path: header[1], sizeBytes: 0, lockedBytes: 0 };
-      continue;
-    }
-    const field = /^(Size|Locked):\s+(\d+) kB$/.exec(line);
-    if (field && current) {
-      if (field[1] === "Size") current.sizeBytes = Number(field[2]) * 1024;
-      else current.lockedBytes = Number(field[2]) * 1024;
-    }
-  }
-  if (current && current.lockedBytes > 0) mappings.push(current);
-  return mappings;
-}
-
-/** Whether the reserve of `bytes` shows as a locked anonymous mapping. */
-export function reserveIsLocked(
-  mappings: readonly LockedMapping[],
-  bytes: number,
-): boolean {
-  return mappings.some((mapping) =>
-    mapping.path === "" && mapping.lockedBytes >= bytes
-  );
 }

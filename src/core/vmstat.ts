@@ -4,15 +4,17 @@
  * @module
  */
 
-/** The counters of `/proc/vmstat` that oomwatch reads. */
+/** The counters of `/proc/vmstat`. */
 export interface Vmstat {
   /** OOM kills since boot, global and memcg alike (Linux ≥ 4.13), or null when absent. */
   oomKill: number | null;
+  /** Every counter by name (`pgmajfault`, `workingset_refault_file`, …). */
+  counters: ReadonlyMap<string, number>;
 }
 
 /**
  * Parses the text of `/proc/vmstat`. Lines that are not `name number` are
- * skipped, so a truncated read yields what was complete.
+ * skipped.
  *
  * @example
  * ```ts
@@ -20,6 +22,10 @@ export interface Vmstat {
  * ```
  */
 export function parseVmstat(text: string): Vmstat {
-  const match = /^oom_kill (\d+)$/m.exec(text);
-  return { oomKill: match ? Number(match[1]) : null };
+  const counters = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    const match = /^([a-z0-9_]{1,64}) (\d{1,20})$/.exec(line);
+    if (match) counters.set(match[1], Number(match[2]));
+  }
+  return { oomKill: counters.get("oom_kill") ?? null, counters };
 }

@@ -14,8 +14,12 @@
  *   `MemAvailable` leaves room for it (retried until it does).
  * - `gracetime` counts from the episode's start and is checked whenever the
  *   shell ticks, not only when a signal arrives. When it has passed while the
- *   OOM state is still present, the panic action runs once, after the crash
- *   flag is known to be on disk.
+ *   OOM state is still present, the panic action runs, after the crash flag
+ *   is known to be on disk; a panic action that fails (no SysRq trigger, no
+ *   CAP_SYS_BOOT) is retried every {@link PANIC_RETRY_MS} while the episode
+ *   lasts, and the failure is kept for the status.
+ * - What the watchdog believes about the reserve is what the shell says it
+ *   locked: its size in bytes, 0 when none is held.
  *
  * @module
  */
@@ -32,6 +36,8 @@ export interface OomSignal {
   detail: string;
   /** The OOM victim, when the kernel log named it. */
   victim?: string;
+  /** When the kernel reported it (CLOCK_MONOTONIC µs), for the reaction latency. */
+  kernelMicros?: number;
 }
 
 /**
@@ -47,6 +53,9 @@ export const SIGNAL_HOLD_MS = 3_000;
 /** How long to wait before retrying a re-arm that failed. */
 export const REARM_RETRY_MS = 10_000;
 
+/** How long to wait before retrying a panic action that failed. */
+export const PANIC_RETRY_MS = 10_000;
+
 /** An OOM episode as the watchdog tracks it. */
 export interface Episode {
   /** 1 for the first episode since the daemon started. */
@@ -55,12 +64,22 @@ export interface Episode {
   lastSignalAtMs: number;
   trigger: OomSignal;
   signals: number;
-  /** Whether the panic action has run (it runs at most once an episode). */
+  /** Whether the panic action has run (it succeeds at most once an episode). */
   panicked: boolean;
+  /** Failed attempts of the panic action in this episode. */
+  panicFailures: number;
+  /** Why the last attempt failed, while it has not succeeded. */
+  panicError: string | null;
 }
 
-/** What the daemon is doing, as operators see it. */
-export type Phase = "armed" | "episode" | "recovering" | "reserve-disabled";
+/** What the daemon is doing, as operators see it: the one list of phases. */
+export const PHASES = [
+  "armed",
+  "episode",
+  "recovering",
+  "reserve-disabled",
+] as const;
+export type Phase = typeof PHASES[number];
 
 /** What the shell must do, in the order given. */
 export type Action =
@@ -69,6 +88,8 @@ export type Action =
   | { kind: "write-crash-flag"; episode: Readonly<Episode> }
   | { kind: "remove-crash-flag" }
   | { kind: "panic"; action: PanicAction; episode: Readonly<Episode> }
+  /** The --exec-on-oom hook, after the release, the flag and the log. */
+  | { kind: "run-hook"; episode: Readonly<Episode> }
   | {
     kind: "log";
     level: "debug" | "info" | "warn" | "error";
@@ -80,7 +101,12 @@ export type Action =
 /** The part of the configuration the watchdog decides with. */
 export type WatchdogConfig = Pick<
   Config,
-  "bufsize" | "gracetime" | "resettime" | "crashflag" | "panicAction"
+  | "bufsize"
+  | "gracetime"
+  | "resettime"
+  | "crashflag"
+  | "panicAction"
+  | "execOnOom"
 >;
 
 /** Memory figures for the re-arm decision, in bytes. */
@@ -100,14 +126,35 @@ export function rearmRoom(bytes: number, memTotal: number): number {
   return Math.max(2 * bytes, Math.floor(memTotal * 0.05));
 }
 
+/**
+ * Why a reserve of `bytes` must not be locked now, or null when it fits:
+ * {@link rearmRoom} must remain available after it. The same rule holds at
+ * start, on a reload that grows it, and when re-arming.
+ */
+export function reserveDoesNotFit(
+  bytes: number,
+  memory: MemoryObservation,
+): string | null {
+  const room = rearmRoom(bytes, memory.memTotal);
+  if (memory.memAvailable - bytes >= room) return null;
+  return `MemAvailable is ${Math.floor(memory.memAvailable / MIB)} MiB, and ${
+    Math.ceil(room / MIB)
+  } MiB must remain free after a ${mib(bytes)} reserve`;
+}
+
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)} s`;
+}
+
+function mib(bytes: number): string {
+  return `${Math.round(bytes / MIB * 100) / 100} MiB`;
 }
 
 /** The watchdog state machine. */
 export class Watchdog {
   #config: WatchdogConfig;
-  #reserveHeld: boolean;
+  /** Bytes of reserve the shell has locked; 0 when none is held. */
+  #reserveBytes: number;
   #episode: Episode | null = null;
   #episodes = 0;
   #releases = 0;
@@ -116,29 +163,30 @@ export class Watchdog {
   #rearmFailures = 0;
   #rearmDeferredLogged = false;
   #crashFlagOnDisk = false;
+  /** When a failed panic action is tried again (monotonic ms). */
+  #panicRetryAtMs = 0;
+  /** A `panic` action was handed out and its outcome not yet reported. */
+  #panicInFlight = false;
 
-  /** `reserveHeld`: whether the shell created the reserve at start. */
-  constructor(config: WatchdogConfig, reserveHeld: boolean) {
+  /** `reserveBytes`: what the shell locked at start (0: none). */
+  constructor(config: WatchdogConfig, reserveBytes: number) {
     this.#config = { ...config };
-    this.#reserveHeld = reserveHeld;
-  }
-
-  get config(): Readonly<WatchdogConfig> {
-    return this.#config;
+    this.#reserveBytes = reserveBytes;
   }
 
   get phase(): Phase {
     if (this.#episode) return "episode";
     if (this.#rearmPending) return "recovering";
-    return this.#reserveHeld ? "armed" : "reserve-disabled";
+    return this.#reserveBytes > 0 ? "armed" : "reserve-disabled";
   }
 
   get episode(): Readonly<Episode> | null {
     return this.#episode;
   }
 
-  get reserveHeld(): boolean {
-    return this.#reserveHeld;
+  /** Bytes of reserve held, as the shell reported them. */
+  get reserveBytes(): number {
+    return this.#reserveBytes;
   }
 
   get counters(): {
@@ -169,14 +217,16 @@ export class Watchdog {
     } else {
       // Releasing comes before anything else: the victim may be waiting for
       // exactly these pages.
-      if (this.#reserveHeld) {
+      const releasing = this.#reserveBytes;
+      if (releasing > 0) {
         actions.push({ kind: "release-reserve" });
-        this.#reserveHeld = false;
+        this.#reserveBytes = 0;
         this.#releases += 1;
       }
       this.#episodes += 1;
       this.#rearmPending = false;
       this.#crashFlagOnDisk = false;
+      this.#panicInFlight = false;
       const started: Episode = {
         number: this.#episodes,
         startedAtMs: nowMs,
@@ -184,13 +234,15 @@ export class Watchdog {
         trigger: signal,
         signals: 1,
         panicked: false,
+        panicFailures: 0,
+        panicError: null,
       };
       this.#episode = started;
       if (this.#config.crashflag) {
         actions.push({ kind: "write-crash-flag", episode: { ...started } });
       }
-      const released = actions[0]?.kind === "release-reserve"
-        ? `reserve of ${this.#config.bufsize} MiB released`
+      const released = releasing > 0
+        ? `reserve of ${mib(releasing)} released`
         : "no reserve to release";
       const countdown = this.#config.gracetime > 0
         ? `; ${this.#config.panicAction} after ${this.#config.gracetime} s if it persists`
@@ -202,6 +254,9 @@ export class Watchdog {
         message:
           `OOM episode ${started.number} started by ${signal.kind} ${signal.detail}: ${released}${countdown}`,
       });
+      if (this.#config.execOnOom !== "") {
+        actions.push({ kind: "run-hook", episode: { ...started } });
+      }
     }
     actions.push(...this.#checkGracetime(nowMs));
     return actions;
@@ -220,7 +275,7 @@ export class Watchdog {
       nowMs - episode.lastSignalAtMs >= this.#config.resettime * 1000
     ) {
       this.#episode = null;
-      this.#rearmPending = !this.#reserveHeld && this.#config.bufsize > 0;
+      this.#rearmPending = this.#reserveBytes === 0 && this.#config.bufsize > 0;
       this.#rearmNotBeforeMs = nowMs;
       this.#rearmDeferredLogged = false;
       if (this.#config.crashflag) actions.push({ kind: "remove-crash-flag" });
@@ -230,7 +285,11 @@ export class Watchdog {
         message: `OOM episode ${episode.number} ended after ${
           seconds(nowMs - episode.startedAtMs)
         }: ${episode.signals} signal(s), started by ${episode.trigger.kind} ${episode.trigger.detail}${
-          episode.panicked ? ", panic action ran" : ""
+          episode.panicked
+            ? ", panic action ran"
+            : episode.panicFailures > 0
+            ? `, panic action failed ${episode.panicFailures} time(s): ${episode.panicError}`
+            : ""
         }`,
       });
     }
@@ -247,15 +306,19 @@ export class Watchdog {
     this.#crashFlagOnDisk = onDisk;
   }
 
-  /** The shell reports the outcome of a `create-reserve` action. */
-  reserveCreated(created: boolean, nowMs: number): Action[] {
-    if (created) {
-      this.#reserveHeld = true;
+  /**
+   * The shell reports the outcome of a `create-reserve` action: the bytes it
+   * locked (0 when it could lock nothing; less than asked when the machine
+   * allowed only that, which the shell has said).
+   */
+  reserveCreated(lockedBytes: number, nowMs: number): Action[] {
+    if (lockedBytes > 0) {
+      this.#reserveBytes = lockedBytes;
       this.#rearmPending = false;
       return [{
         kind: "log",
         level: "info",
-        message: `reserve of ${this.#config.bufsize} MiB re-armed`,
+        message: `reserve of ${mib(lockedBytes)} re-armed`,
       }];
     }
     this.#rearmFailures += 1;
@@ -264,13 +327,36 @@ export class Watchdog {
   }
 
   /**
-   * New parameters while running. A changed `bufsize` is the shell's to
-   * carry out (it re-creates the reserve); the watchdog only learns it.
+   * The shell reports the outcome of a `panic` action. A success in
+   * production does not return (the machine goes down); one that returns
+   * (a test's trigger file) ends the attempts. A failure is retried after
+   * {@link PANIC_RETRY_MS} while the episode lasts.
    */
-  configure(config: WatchdogConfig, reserveHeld: boolean): void {
+  panicResult(error: string | null, nowMs: number): void {
+    this.#panicInFlight = false;
+    const episode = this.#episode;
+    if (!episode) return;
+    if (error === null) {
+      episode.panicked = true;
+      episode.panicError = null;
+      return;
+    }
+    episode.panicFailures += 1;
+    episode.panicError = error;
+    this.#panicRetryAtMs = nowMs + PANIC_RETRY_MS;
+  }
+
+  /**
+   * New parameters while running. A changed `bufsize` is the shell's to
+   * carry out (it re-creates the reserve); the watchdog learns the new
+   * parameters and what is locked now.
+   */
+  configure(config: WatchdogConfig, reserveBytes: number): void {
     this.#config = { ...config };
-    this.#reserveHeld = reserveHeld;
+    this.#reserveBytes = reserveBytes;
     if (config.bufsize === 0) this.#rearmPending = false;
+    // A reserve lost outside an episode (a resize that failed) is re-armed.
+    else if (reserveBytes === 0 && !this.#episode) this.#rearmPending = true;
   }
 
   /**
@@ -289,6 +375,10 @@ export class Watchdog {
 
   #gracetimeDeadline(episode: Episode): number | null {
     if (this.#config.gracetime === 0 || episode.panicked) return null;
+    // Until the shell reports an attempt's outcome, no other is started.
+    if (this.#panicInFlight) return null;
+    // A failed attempt is retried while the episode lasts.
+    if (episode.panicFailures > 0) return this.#panicRetryAtMs;
     const deadline = episode.startedAtMs + this.#config.gracetime * 1000;
     // Past the hold the OOM state has lapsed; only a new signal revives it.
     return episode.lastSignalAtMs + SIGNAL_HOLD_MS >= deadline
@@ -301,15 +391,20 @@ export class Watchdog {
     if (!episode) return [];
     const deadline = this.#gracetimeDeadline(episode);
     if (deadline === null || nowMs < deadline) return [];
-    if (nowMs - episode.lastSignalAtMs > SIGNAL_HOLD_MS) return [];
-    episode.panicked = true;
+    const retry = episode.panicFailures > 0;
+    if (!retry && nowMs - episode.lastSignalAtMs > SIGNAL_HOLD_MS) return [];
+    this.#panicInFlight = true;
     const actions: Action[] = [{
       kind: "log",
       level: "error",
       critical: true,
-      message: `OOM episode ${episode.number} has lasted ${
-        seconds(nowMs - episode.startedAtMs)
-      }, beyond gracetime ${this.#config.gracetime} s: running panic action '${this.#config.panicAction}'`,
+      message: retry
+        ? `OOM episode ${episode.number}: trying panic action '${this.#config.panicAction}' again (attempt ${
+          episode.panicFailures + 1
+        }; the last failed: ${episode.panicError})`
+        : `OOM episode ${episode.number} has lasted ${
+          seconds(nowMs - episode.startedAtMs)
+        }, beyond gracetime ${this.#config.gracetime} s: running panic action '${this.#config.panicAction}'`,
     }];
     // The flag must be on disk before the machine goes down: write it again
     // if the write at the episode's start did not get there.
@@ -327,19 +422,16 @@ export class Watchdog {
   #tryRearm(memory: MemoryObservation | null): Action[] {
     const bytes = this.#config.bufsize * MIB;
     if (memory === null) return [];
-    const room = rearmRoom(bytes, memory.memTotal);
-    if (memory.memAvailable - bytes >= room) {
-      return [{ kind: "create-reserve", bytes }];
-    }
+    const tooBig = reserveDoesNotFit(bytes, memory);
+    if (tooBig === null) return [{ kind: "create-reserve", bytes }];
     if (this.#rearmDeferredLogged) return [];
     this.#rearmDeferredLogged = true;
     return [{
       kind: "log",
       level: "warn",
-      message:
-        `re-arm of the ${this.#config.bufsize} MiB reserve deferred: MemAvailable is ${
-          Math.floor(memory.memAvailable / MIB)
-        } MiB, and ${Math.ceil(room / MIB)} MiB must remain free after it`,
+      message: `re-arm of the ${
+        mib(bytes)
+      } reserve deferred: ${tooBig}; retried while memory recovers`,
     }];
   }
 }

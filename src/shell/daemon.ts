@@ -1,14 +1,12 @@
 /**
- * The daemon: the thin shell around the watchdog. It owns the reserve, the
- * kernel log, the PSI trigger, the timers and the signals; it turns what it
- * reads into observations for the watchdog and carries out the actions it
- * returns.
+ * The daemon: start-up, the loop and the signals. Each wake, the sources
+ * say what they observed, the detector says which of it are OOM signals,
+ * the watchdog decides, the actuator acts, and the status is written.
  *
  * One wait for everything: `poll(2)` on a worker thread (a non-blocking FFI
- * call, so signals stay live) over the kernel log and the PSI trigger. It
- * returns the moment the kernel logs a record or reports a stall; its
- * timeout is the heartbeat, or a watchdog deadline, or 1 s while memory is
- * tight or an episode goes on. At idle nothing else wakes the process.
+ * call, so signals stay live) over the sources' descriptors and a wake pipe.
+ * Its timeout is the cadence's next read, or sooner a watchdog deadline; at
+ * idle nothing else wakes the process.
  *
  * @module
  */
@@ -16,437 +14,356 @@
 import {
   makeWakePipe,
   monotonicMicros,
-  POLLERR,
   pollFds,
   POLLIN,
-  POLLPRI,
   readNonBlocking,
   writeFd,
 } from "../../ffi/libc.ts";
-import { type Config, configRecord, describeConfig } from "../core/config.ts";
-import { type DaemonStatus, episodeStatus } from "../core/status.ts";
-import { formatMetrics } from "../core/metrics.ts";
-import { VERSION } from "../version.ts";
-import {
-  acquireInstanceLock,
-  AlreadyRunning,
-  lockPathFor,
-} from "./instance_lock.ts";
-import {
-  classifyOomMessage,
-  type KernelRecord,
-  type OomConstraint,
-  type OomScope,
-} from "../core/kernel_log.ts";
-import { fallbackScope, KillLedger } from "../core/kill_ledger.ts";
+import { readCadence } from "../core/cadence.ts";
+import { type Config, describeConfig } from "../core/config.ts";
+import { Detector } from "../core/detector.ts";
+import { RuntimeFailure } from "../core/errors.ts";
+import type { Machine } from "../core/machine.ts";
 import type { Meminfo } from "../core/meminfo.ts";
-import { StallMeter } from "../core/pressure.ts";
+import { Problems } from "../core/problems.ts";
 import { isoTimestamp } from "../core/time.ts";
-import { dirname } from "../core/paths.ts";
-import { type Action, type OomSignal, Watchdog } from "../core/watchdog.ts";
-import { writeFileAtomic } from "./atomic_file.ts";
-import {
-  rehearseCrashFlag,
-  removeCrashFlag,
-  reportLeftoverCrashFlag,
-  writeCrashFlag,
-} from "./crash_flag_file.ts";
-import { runExecOnOom } from "./exec_hook.ts";
-import { KernelLogReader, KMSG_PATH } from "./kernel_log_reader.ts";
-import { kernelLogWriter, type Logger } from "./log.ts";
-import { runPanicAction } from "./panic_action.ts";
-import {
-  readBootId,
-  readKernelPanicTimeout,
-  readMeminfo,
-  readOomKillCounter,
-  readPressure,
-} from "./procfs.ts";
+import { reserveDoesNotFit, Watchdog } from "../core/watchdog.ts";
+import { Actuator } from "./actuator.ts";
+import { CrashFlagFile } from "./crash_flag_file.ts";
+import { flagDirectoryHealth, startupWarnings } from "./health_checks.ts";
+import { InstanceLock, lockPathFor } from "./instance_lock.ts";
+import { kernelLogWriter, type Logger, ProblemLog } from "./log.ts";
+import { readBootId, readMeminfo } from "./procfs.ts";
+import { reload, type ReloadTarget } from "./reload.ts";
 import { Reserve, ReserveError } from "./reserve.ts";
 import {
   lockOwnCode,
   protectFromOomKiller,
   trimStartupCode,
 } from "./self_protection.ts";
-import { PressureTrigger, TriggerRefused } from "./pressure_trigger.ts";
+import { CounterSource } from "./sources/counter_source.ts";
+import { KernelLogSource } from "./sources/kernel_log_source.ts";
+import { MemorySource } from "./sources/memory_source.ts";
+import { PressureSource } from "./sources/pressure_source.ts";
+import type { Observation, Source, Wake } from "./sources/source.ts";
+import { statusOf, StatusWriter } from "./status_writer.ts";
 
 const MIB = 1024 * 1024;
-/** How often counters, memory and pressure are read while memory is tight. */
-export const TIGHT_INTERVAL_MS = 1_000;
-/** MemAvailable below this share of MemTotal counts as tight. */
-const TIGHT_AVAILABLE_SHARE = 0.1;
+const nowMs = (): number => Number(monotonicMicros()) / 1000;
+/** The wall-clock ISO time of a moment on the monotonic clock. */
+const wallClockOf = (at: number): string =>
+  isoTimestamp(Date.now() - (nowMs() - at));
 
-/** A kill as the daemon learned of it, from the log or the counter. */
-interface ObservedKill {
-  scope: OomScope;
-  source: "kernel log" | "oom_kill counter";
-  victim?: string;
-  memcg?: string;
-  /** Kernel timestamp of the report, for the reaction latency. */
-  kernelMicros?: number;
-}
-
-function monotonicMs(): number {
-  return Number(monotonicMicros()) / 1000;
-}
-
-/** The wall-clock time, ISO 8601, of a moment on the monotonic clock. */
-function wallClockOf(monotonic: number): string {
-  return isoTimestamp(Date.now() - (monotonicMs() - monotonic));
-}
-
-/** Where the daemon's environment differs from the real machine (tests). */
-export interface DaemonEnvironment {
-  kmsgPath: string;
-}
-
-export function daemonEnvironment(): DaemonEnvironment {
-  return { kmsgPath: Deno.env.get("OOMWATCH_KMSG") || KMSG_PATH };
-}
-
-export class Daemon {
+export class Daemon implements ReloadTarget {
   #config: Config;
-  /** Reads the configuration again (SIGHUP); throws UsageError. */
-  readonly #reloadConfig: () => Config;
-  #reloadRequested = false;
-  readonly #wakePipe = makeWakePipe();
+  readonly #machine: Machine;
   readonly #log: Logger;
-  readonly #watchLog: Logger;
-  readonly #environment: DaemonEnvironment;
-  readonly #reserve = new Reserve();
+  readonly #loadConfig: () => Config;
+  readonly #problems: ProblemLog;
+  readonly #reserve: Reserve;
+  readonly #wakePipe = makeWakePipe();
+  readonly #bootId: string;
+  readonly #startedAt = isoTimestamp(Date.now());
+  #crashFlag: CrashFlagFile;
   #watchdog!: Watchdog;
-  #ledger!: KillLedger;
-  #stall: StallMeter;
-  #kernelLog: KernelLogReader | null = null;
-  #trigger: PressureTrigger | null = null;
-  /** Until when memory counts as tight after a trigger fired (monotonic ms). */
-  #tightUntilMs = 0;
-  #lastShare: number | null = null;
-  #pendingConstraints = new Map<number, OomConstraint>();
-  #lowestMemAvailable = Infinity;
-  #lastMeminfo: Meminfo | null = null;
-  #psiMissingSaid = false;
-  #bootId = readBootId();
+  #detector!: Detector;
+  #actuator!: Actuator;
+  #statusWriter!: StatusWriter;
+  #lock: InstanceLock | null = null;
+  #kernelLog!: KernelLogSource;
+  #pressure!: PressureSource;
+  #sources: Source[] = [];
+  #memory: Meminfo | null = null;
+  #reloadRequested = false;
   #stopping = false;
-  #startedAt = isoTimestamp(Date.now());
-  #statusFailureSaid = false;
-  #counters = { globalKills: 0, memcgKills: 0, stalls: 0 };
-  #lastLatencyMs: number | null = null;
 
   constructor(
     config: Config,
+    machine: Machine,
     log: Logger,
-    reloadConfig: () => Config = () => config,
-    environment = daemonEnvironment(),
+    loadConfig: () => Config,
   ) {
     this.#config = config;
-    this.#reloadConfig = reloadConfig;
+    this.#machine = machine;
     this.#log = log;
-    this.#watchLog = log.child("watchdog");
-    this.#environment = environment;
-    this.#stall = new StallMeter(config.psiWindow);
+    this.#loadConfig = loadConfig;
+    this.#problems = new ProblemLog(new Problems(), log.child("health"));
+    this.#reserve = new Reserve(machine);
+    this.#bootId = readBootId(machine);
+    this.#crashFlag = new CrashFlagFile(
+      config.crashflagName,
+      this.#bootId,
+      log.child("crash-flag"),
+    );
   }
 
-  /**
-   * Starts the daemon and runs until SIGTERM/SIGINT. Resolves to the exit
-   * code: 1 when the reserve cannot be created at start.
-   */
+  get config(): Config {
+    return this.#config;
+  }
+
+  get phase(): Watchdog["phase"] {
+    return this.#watchdog.phase;
+  }
+
+  /** Starts the daemon and runs until SIGTERM/SIGINT; resolves to the exit code (1: start failed). */
   async run(): Promise<number> {
-    const log = this.#log;
     // Before the reserve exists: a SIGTERM from then on must release it.
     this.#installSignalHandlers();
-    const lockPath = lockPathFor(this.#config.statusFile);
     try {
-      Deno.mkdirSync(dirname(this.#config.statusFile), { recursive: true });
-      acquireInstanceLock(lockPath);
+      this.#startUp();
     } catch (error) {
-      const reason = error instanceof AlreadyRunning
-        ? error.message
-        : `cannot take the instance lock ${lockPath}: ${error}; check that ${
-          dirname(this.#config.statusFile)
-        } is writable or choose another --status-file`;
-      log.error(reason);
+      if (!(error instanceof RuntimeFailure || error instanceof ReserveError)) {
+        throw error;
+      }
+      this.#log.error(error.message);
       return 1;
     }
-    // Protected before the reserve exists: creating it takes memory.
-    const selfLog = log.child("self-protection");
-    const scoreAdj = protectFromOomKiller(selfLog);
-    try {
-      this.#reserve.create(this.#config.bufsize * MIB);
-    } catch (error) {
-      if (error instanceof ReserveError) {
-        log.child("reserve").error(error.message);
-        return 1;
-      }
-      throw error;
-    }
-    this.#warnAboutPanicSetting();
-    if (this.#config.crashflag) {
-      reportLeftoverCrashFlag(
-        this.#config.crashflagName,
-        this.#bootId,
-        log.child("crash-flag"),
-      );
-    }
-    this.#openKernelLog();
-    log.setKernelLog(kernelLogWriter(this.#environment.kmsgPath));
-    this.#armPressureTrigger();
-    this.#watchdog = new Watchdog(this.#config, this.#reserve.held);
-    this.#ledger = new KillLedger(readOomKillCounter() ?? 0);
-    this.#sample(monotonicMs());
-    // Start-up is over: drop its code pages, touch the emergency path so its
-    // pages are resident, then (optionally) lock what is resident and all
-    // that faults in later.
-    trimStartupCode();
-    if (this.#config.crashflag) {
-      rehearseCrashFlag(this.#config.crashflagName, log.child("crash-flag"));
-    }
-    const codeMappings = this.#config.lockCode ? lockOwnCode(selfLog) : 0;
-    log.info(
-      `started (pid ${Deno.pid}): ${describeConfig(this.#config)}; reserve ${
-        this.#reserve.bytes / MIB
-      } MiB locked; ${codeMappings} code mappings locked; oom_score_adj ${
-        scoreAdj ?? "unknown"
-      }; waiting on ${this.#describeSources()}`,
-    );
-    this.#writeStatus();
-    await this.#loop();
+    await this.#wake(nowMs(), () => 0, true);
+    while (!this.#stopping) await this.#waitAndWake();
     return 0;
   }
 
-  #describeSources(): string {
-    const sources = [];
-    if (this.#kernelLog) {
-      sources.push(`the kernel log (${this.#kernelLog.path})`);
-    }
-    if (this.#trigger) {
-      sources.push(`a PSI trigger '${this.#trigger.description}'`);
-    }
-    sources.push(`a ${this.#config.heartbeat} s heartbeat`);
-    return sources.join(", ");
-  }
-
-  /**
-   * The one wait: poll(2) over the kernel log and the PSI trigger (either may
-   * be missing; with neither it is a plain sleep), its timeout the heartbeat,
-   * or sooner a watchdog deadline or the 1 s sampling while memory is tight.
-   * Every state change follows a wake of this loop, so each wait is computed
-   * from the state as it is.
-   */
-  async #loop(): Promise<void> {
-    let sampleDueMs = monotonicMs() + this.#sampleIntervalMs(monotonicMs());
-    while (!this.#stopping) {
-      const kernelLog = this.#kernelLog;
-      const trigger = this.#trigger;
-      const fds: { fd: number; events: number }[] = [
-        { fd: this.#wakePipe.readFd, events: POLLIN },
-      ];
-      if (kernelLog) fds.push({ fd: kernelLog.fd, events: POLLIN });
-      if (trigger) fds.push({ fd: trigger.fd, events: POLLPRI });
-      const deadline = this.#watchdog.nextDeadlineMs();
-      const wakeAt = deadline === null
-        ? sampleDueMs
-        : Math.min(sampleDueMs, deadline);
-      const revents = await pollFds(fds, wakeAt - monotonicMs());
-      const now = monotonicMs();
-      try {
-        if (revents[0] & POLLIN) {
-          readNonBlocking(this.#wakePipe.readFd, new Uint8Array(64));
-        }
-        if (this.#reloadRequested) {
-          this.#reloadRequested = false;
-          this.#reload();
-        }
-        // A reload may have replaced the trigger; the old one's bits are moot.
-        const triggerBits = trigger && trigger === this.#trigger
-          ? revents[fds.length - 1]
-          : 0;
-        let stall: OomSignal | null = null;
-        if (triggerBits & POLLERR) {
-          this.#dropTrigger("the kernel reported an error on it");
-        } else if (triggerBits & POLLPRI) {
-          stall = this.#onTrigger(now);
-        } else if (now >= sampleDueMs && !this.#quiet(now)) {
-          stall = this.#sample(now);
-        }
-        if (stall !== null) await this.#onStall(stall, now);
-        await this.#observe(now);
-      } catch (error) {
-        this.#log.error(
-          `internal error: ${error instanceof Error ? error.stack : error}`,
+  #startUp(): void {
+    const config = this.#config;
+    const log = this.#log;
+    this.#lock = InstanceLock.acquire(lockPathFor(config.statusFile));
+    // Protected before the reserve exists: creating it takes memory.
+    const scoreAdj = protectFromOomKiller(
+      log.child("self-protection"),
+      this.#machine.proc,
+    );
+    const memory = readMeminfo(this.#machine);
+    if (memory.ok) {
+      this.#memory = memory.value;
+      const tooBig = reserveDoesNotFit(config.bufsize * MIB, memory.value);
+      if (config.bufsize > 0 && tooBig !== null) {
+        throw new RuntimeFailure(
+          `refusing to lock the ${config.bufsize} MiB reserve: ${tooBig}; free memory or lower --bufsize`,
         );
       }
-      this.#writeStatus();
-      if (now >= sampleDueMs) sampleDueMs = now + this.#sampleIntervalMs(now);
-      // Entering an episode or a stall shortens the wait at once.
-      sampleDueMs = Math.min(sampleDueMs, now + this.#sampleIntervalMs(now));
     }
+    this.#reserve.create(config.bufsize * MIB);
+    startupWarnings(config, this.#machine, log, this.#problems);
+    if (config.crashflag) this.#crashFlag.reportAtStart();
+    this.#kernelLog = KernelLogSource.open(
+      this.#machine.kernelLog,
+      this.#problems,
+    );
+    log.setKernelLog(kernelLogWriter(this.#machine.kernelLog));
+    const counter = new CounterSource(this.#machine, this.#problems);
+    this.#pressure = new PressureSource(
+      this.#machine,
+      config,
+      log.child("pressure"),
+      this.#problems,
+    );
+    // Log first, then the counter (the kernel counts a kill before it prints
+    // it), then memory and pressure, which the counter may ask for.
+    this.#sources = [
+      this.#kernelLog,
+      counter,
+      new MemorySource(this.#machine, this.#problems),
+      this.#pressure,
+    ];
+    this.#detector = new Detector(config, counter.current());
+    if (this.#memory) this.#detector.memory(this.#memory, nowMs());
+    this.#watchdog = new Watchdog(config, this.#reserve.bytes);
+    this.#statusWriter = new StatusWriter(log, this.#problems);
+    this.#actuator = new Actuator({
+      machine: this.#machine,
+      config: () => this.#config,
+      crashFlag: () => this.#crashFlag,
+      reserve: this.#reserve,
+      watchdog: this.#watchdog,
+      problems: this.#problems,
+      log,
+      bootId: this.#bootId,
+      nowMs,
+      wallClockOf,
+    });
+    // Start-up is over: drop its code pages, touch the emergency path so its
+    // pages are resident, then (optionally) lock what is resident and all
+    // that faults in later.
+    trimStartupCode(this.#machine.proc);
+    this.#checkFlagDirectory(true);
+    const codeMappings = config.lockCode
+      ? lockOwnCode(log.child("self-protection"), this.#machine.proc)
+      : 0;
+    const waits = [
+      ...this.#sources.map((s) => s.describe()).filter((d) => d !== null),
+      `a ${config.heartbeat} s heartbeat`,
+    ];
+    log.info(
+      `started (pid ${Deno.pid}): ${describeConfig(config)}; reserve ${
+        this.#reserve.bytes / MIB
+      } MiB locked; ` +
+        `${codeMappings} code mappings locked; oom_score_adj ${
+          scoreAdj ?? "unknown"
+        }; waiting on ${waits.join(", ")}`,
+    );
   }
 
-  /** The status file: rewritten atomically after every wake (the heartbeat). */
-  #writeStatus(): void {
+  #sampleDueMs = 0;
+
+  /** The one wait, then the work of the wake. */
+  async #waitAndWake(): Promise<void> {
+    const fds = [
+      { fd: this.#wakePipe.readFd, events: POLLIN },
+      ...this.#sources.flatMap((s) => s.waitFds()),
+    ];
+    const deadlines = [
+      this.#sampleDueMs,
+      this.#watchdog.nextDeadlineMs(),
+      this.#detector.nextDeadlineMs(),
+    ];
+    const wakeAt = Math.min(
+      ...deadlines.filter((d): d is number => d !== null),
+    );
+    const revents = await pollFds(fds, wakeAt - nowMs());
+    const ready = new Map(
+      fds.map((entry, index) => [entry.fd, revents[index]]),
+    );
+    if ((ready.get(this.#wakePipe.readFd) ?? 0) & POLLIN) {
+      readNonBlocking(this.#wakePipe.readFd, new Uint8Array(64));
+    }
+    const now = nowMs();
+    if (this.#reloadRequested) {
+      this.#reloadRequested = false;
+      reload(this, this.#loadConfig, this.#log.child("reload"));
+    }
+    await this.#wake(now, (fd) => ready.get(fd) ?? 0, now >= this.#sampleDueMs);
+  }
+
+  #cadence(now: number): ReturnType<typeof readCadence> {
+    const phase = this.#watchdog.phase;
+    return readCadence({
+      nowMs: now,
+      heartbeatSeconds: this.#config.heartbeat,
+      inEpisode: phase === "episode",
+      idle: phase === "armed" || phase === "reserve-disabled",
+      triggerArmed: this.#pressure.triggerArmed,
+      stallSignalOn: this.#pressure.stallSignalOn,
+      kernelLogReadable: this.#kernelLog.witnessesKills,
+      tightUntilMs: this.#pressure.tightUntilMs,
+      memory: this.#memory,
+      lastShare: this.#detector.lastShare,
+      killPending: this.#detector.killPending,
+    });
+  }
+
+  /** What every wake does: read the sources, let time pass, keep the files. */
+  async #wake(
+    now: number,
+    revents: (fd: number) => number,
+    sampleDue: boolean,
+  ): Promise<void> {
+    const wake: Wake = {
+      nowMs: now,
+      revents,
+      sampleDue,
+      memoryWanted: sampleDue && this.#cadence(now).readMemory,
+    };
     try {
-      const status = this.#status();
-      writeFileAtomic(
-        this.#config.statusFile,
-        `${JSON.stringify(status, null, 2)}\n`,
-        { durable: false },
-      );
-      if (this.#config.metricsFile !== "") {
-        writeFileAtomic(this.#config.metricsFile, formatMetrics(status), {
-          durable: false,
-        });
+      for (const source of this.#sources) {
+        for (const observation of source.read(wake)) {
+          await this.#observe(observation, now);
+        }
       }
-      this.#statusFailureSaid = false;
+      for (const line of this.#detector.tick(now).logs) {
+        this.#log.child("detector").log(line.level, line.message);
+      }
+      await this.#actuator.execute(this.#watchdog.tick(now, this.#memory));
+      if (sampleDue) this.#housekeeping();
     } catch (error) {
-      if (this.#statusFailureSaid) return;
-      this.#statusFailureSaid = true;
-      this.#log.warn(
-        `cannot write the status file ${this.#config.statusFile} or the metrics file: ${error}; oomwatch check will report the daemon as stale`,
+      this.#log.error(
+        `internal error: ${error instanceof Error ? error.stack : error}`,
       );
+    }
+    this.#writeStatus();
+    if (sampleDue) this.#sampleDueMs = now + this.#cadence(now).intervalMs;
+    // Entering an episode or a stall shortens the wait at once.
+    this.#sampleDueMs = Math.min(
+      this.#sampleDueMs,
+      now + this.#cadence(now).intervalMs,
+    );
+  }
+
+  async #observe(observation: Observation, now: number): Promise<void> {
+    const detector = this.#detector;
+    let detection;
+    switch (observation.kind) {
+      case "kill":
+        detection = detector.kill(observation.kill, now);
+        break;
+      case "oom-kill-counter":
+        detection = detector.counter(
+          observation.value,
+          now,
+          this.#kernelLog.witnessesKills,
+        );
+        break;
+      case "memory":
+        this.#memory = observation.info;
+        return detector.memory(observation.info, now);
+      case "pressure":
+        detection = detector.pressure(observation.fullTotalMicros, now);
+        break;
+    }
+    for (const line of detection.logs) {
+      this.#log.child("detector").log(line.level, line.message);
+    }
+    for (const signal of detection.signals) {
+      await this.#actuator.execute(this.#watchdog.signal(signal, now), signal);
     }
   }
 
-  #status(): DaemonStatus {
-    const episode = this.#watchdog.episode;
-    const counters = this.#watchdog.counters;
-    return {
-      pid: Deno.pid,
-      version: VERSION,
+  /** Once per heartbeat: the instance lock and the crash flag's directory. */
+  #housekeeping(): void {
+    const lock = this.#lock?.ensure();
+    if (lock) this.#log.warn(lock);
+    this.#checkFlagDirectory(false);
+  }
+
+  #checkFlagDirectory(rehearse: boolean): void {
+    if (!this.#config.crashflag) {
+      return this.#problems.cure("crash-flag-directory", "crash flag off");
+    }
+    const trouble = flagDirectoryHealth(
+      this.#crashFlag,
+      rehearse || this.#problems.problems.has("crash-flag-directory"),
+    );
+    if (trouble === null) {
+      this.#problems.cure(
+        "crash-flag-directory",
+        `the crash flag's directory takes the flag again`,
+      );
+    } else this.#problems.report("crash-flag-directory", "warning", trouble);
+  }
+
+  #writeStatus(): void {
+    const status = statusOf({
+      config: this.#config,
+      state: this.#stopping ? "stopped" : this.#watchdog.phase,
       startedAt: this.#startedAt,
       bootId: this.#bootId,
-      config: configRecord(this.#config),
-      state: this.#stopping ? "stopped" : this.#watchdog.phase,
-      reserve: {
-        configuredBytes: this.#config.bufsize * MIB,
-        heldBytes: this.#reserve.bytes,
-      },
-      episode: episode &&
-        episodeStatus(
-          episode,
-          this.#config.gracetime,
-          monotonicMs(),
-          wallClockOf,
-        ),
-      counters: {
-        globalOomKills: this.#counters.globalKills,
-        memcgOomKills: this.#counters.memcgKills,
-        stalls: this.#counters.stalls,
-        episodes: counters.episodes,
-        releases: counters.releases,
-        rearmFailures: counters.rearmFailures,
-        kernelLogLost: this.#kernelLog?.lost ?? 0,
-      },
-      lastReactionLatencyMs: this.#lastLatencyMs,
-      heartbeatSeconds: this.#config.heartbeat,
-      heartbeatAt: isoTimestamp(Date.now()),
-      heartbeatEpochMs: Date.now(),
-    };
-  }
-
-  #sampleIntervalMs(nowMs: number): number {
-    return this.#isTight(nowMs)
-      ? TIGHT_INTERVAL_MS
-      : this.#config.heartbeat * 1000;
-  }
-
-  /**
-   * Whether a heartbeat may skip memory and pressure: when the kernel log
-   * reports kills and the PSI trigger reports stalls, at idle only the
-   * `oom_kill` backstop needs reading.
-   */
-  #quiet(nowMs: number): boolean {
-    const phase = this.#watchdog.phase;
-    return this.#kernelLog !== null && this.#trigger !== null &&
-      nowMs >= this.#tightUntilMs &&
-      (phase === "armed" || phase === "reserve-disabled");
-  }
-
-  /**
-   * Whether to read every second rather than every heartbeat: during an
-   * episode (a stall is a level that must be seen while it lasts), after a
-   * trigger fired, and — without a trigger — while memory is short or stalls
-   * are being measured.
-   */
-  #isTight(nowMs: number): boolean {
-    if (this.#watchdog.episode !== null) return true;
-    if (nowMs < this.#tightUntilMs) return true;
-    if (this.#trigger || this.#config.psiFull === 0) return false;
-    const info = this.#lastMeminfo;
-    const short = info !== null &&
-      info.memAvailable < info.memTotal * TIGHT_AVAILABLE_SHARE;
-    return short || (this.#lastShare ?? 0) > 0;
-  }
-
-  #armPressureTrigger(): void {
-    if (this.#config.psiFull === 0) return;
-    try {
-      this.#trigger = PressureTrigger.arm(
-        this.#config.psiFull,
-        this.#config.psiWindow,
-      );
-    } catch (error) {
-      if (!(error instanceof TriggerRefused)) throw error;
-      this.#log.child("pressure").warn(
-        `no PSI trigger (${error.message}): memory pressure is read every ${
-          TIGHT_INTERVAL_MS / 1000
-        } s while memory is tight and every heartbeat otherwise`,
-      );
-    }
-  }
-
-  #dropTrigger(reason: string): void {
-    this.#trigger?.close();
-    this.#trigger = null;
-    this.#log.child("pressure").warn(
-      `PSI trigger dropped (${reason}): falling back to periodic reads of /proc/pressure/memory`,
+      reserveBytes: this.#reserve.bytes,
+      watchdog: this.#watchdog,
+      detector: this.#detector.counters,
+      kernelLogLost: this.#kernelLog.lost,
+      sources: [
+        ...this.#sources.map((s) => s.describe()).filter((d) => d !== null),
+        "the oom_kill counter",
+      ],
+      problems: this.#problems.problems.list(),
+      lastLatencyMs: this.#actuator.lastLatencyMs,
+      nowMs: nowMs(),
+      wallClockOf,
+    });
+    this.#statusWriter.write(
+      status,
+      this.#config.statusFile,
+      this.#config.metricsFile,
     );
-  }
-
-  /**
-   * The kernel says a stall began. The signal itself comes from the counter:
-   * a trigger armed after a quiet spell can fire at once on stall time that
-   * accrued before it existed (seen here on 6.18), so the daemon takes a
-   * reading now and every second for a window, and signals only a share it
-   * measured.
-   */
-  #onTrigger(nowMs: number): OomSignal | null {
-    this.#tightUntilMs = nowMs + this.#config.psiWindow * 1000;
-    this.#log.child("pressure").debug(
-      "PSI trigger fired: reading pressure every second",
-    );
-    return this.#sample(nowMs);
-  }
-
-  async #onStall(stall: OomSignal, nowMs: number): Promise<void> {
-    this.#counters.stalls += 1;
-    await this.#signal(stall, nowMs);
-  }
-
-  /** What every wake does: the kernel log, the counter, the watchdog's clock. */
-  async #observe(nowMs: number): Promise<void> {
-    // Log first, then the counter: the kernel counts a kill before it
-    // prints it, so every kill in the drained log is already counted.
-    for (const kill of this.#drainKernelLog()) {
-      this.#ledger.logged();
-      await this.#onKill(kill, nowMs);
-    }
-    const counter = readOomKillCounter();
-    if (counter !== null) {
-      const unexplained = this.#ledger.counter(
-        counter,
-        nowMs,
-        this.#kernelLog !== null,
-      );
-      for (let i = 0; i < unexplained; i++) {
-        const memTotal = this.#lastMeminfo?.memTotal ?? Infinity;
-        await this.#onKill({
-          scope: fallbackScope(this.#lowestMemAvailable, memTotal),
-          source: "oom_kill counter",
-        }, nowMs);
-      }
-    }
-    await this.#execute(this.#watchdog.tick(nowMs, this.#lastMeminfo));
   }
 
   #installSignalHandlers(): void {
@@ -455,8 +372,15 @@ export class Daemon {
       const released = this.#reserve.release();
       // The status says so, for whoever reads it next (check, metrics).
       if (this.#watchdog) this.#writeStatus();
+      const episode = this.#watchdog?.episode;
       this.#log.info(
-        `${signal}: reserve of ${released / MIB} MiB released; exiting`,
+        `${signal}: ${
+          released > 0
+            ? `reserve of ${released / MIB} MiB released`
+            : episode
+            ? `no reserve held (released at the start of episode ${episode.number})`
+            : "no reserve held"
+        }; exiting`,
       );
       // A poll in flight cannot be cancelled; exit does not wait for it.
       Deno.exit(0);
@@ -474,290 +398,38 @@ export class Daemon {
     });
   }
 
-  /**
-   * SIGHUP: the configuration is read again. An invalid one is refused and
-   * the running one stays in force; a new bufsize re-creates the reserve.
-   */
-  #reload(): void {
-    const log = this.#log.child("reload");
-    let next: Config;
-    try {
-      next = this.#reloadConfig();
-    } catch (error) {
-      log.error(
-        `reload refused: ${
-          error instanceof Error ? error.message : error
-        }; the running configuration stays in force`,
-      );
-      return;
-    }
+  // ReloadTarget: what a reload may change.
+  memory(): Meminfo | null {
+    const reading = readMeminfo(this.#machine);
+    return reading.ok ? reading.value : null;
+  }
+
+  resizeReserve(bytes: number): void {
+    this.#reserve.create(bytes);
+  }
+
+  apply(next: Config): void {
     const old = this.#config;
-    if (next.statusFile !== old.statusFile) {
-      log.warn(
-        `status_file cannot change while running (the instance lock is beside it); keeping ${old.statusFile} until a restart`,
-      );
-      next = { ...next, statusFile: old.statusFile };
-    }
-    if (next.lockCode !== old.lockCode) {
-      log.warn("lock_code takes effect at the next start");
-    }
     this.#config = next;
     this.#log.setLevel(next.logLevel);
-    if (next.psiWindow !== old.psiWindow) {
-      this.#stall = new StallMeter(next.psiWindow);
-    }
-    if (next.psiFull !== old.psiFull || next.psiWindow !== old.psiWindow) {
-      this.#trigger?.close();
-      this.#trigger = null;
-      this.#armPressureTrigger();
-    }
-    if (next.bufsize !== old.bufsize) this.#resizeReserve(old.bufsize, log);
-    this.#watchdog.configure(next, this.#reserve.held);
-    log.info(`configuration reloaded: ${describeConfig(next)}`);
-  }
-
-  /** A new bufsize: re-create the reserve now if one is held or none was wanted. */
-  #resizeReserve(oldMiB: number, log: Logger): void {
-    const phase = this.#watchdog.phase;
-    if (phase === "episode" || phase === "recovering") {
-      log.info(
-        `bufsize ${this.#config.bufsize} MiB applies when the reserve is re-armed`,
-      );
-      return;
-    }
-    try {
-      this.#reserve.create(this.#config.bufsize * MIB);
-      log.info(`reserve re-created at ${this.#config.bufsize} MiB`);
-    } catch (error) {
-      if (!(error instanceof ReserveError)) throw error;
-      log.error(`${error.message}; keeping a ${oldMiB} MiB reserve`);
-      this.#config = { ...this.#config, bufsize: oldMiB };
-      try {
-        this.#reserve.create(oldMiB * MIB);
-      } catch (again) {
-        log.error(`re-creating the ${oldMiB} MiB reserve failed too: ${again}`);
-      }
-    }
-  }
-
-  #warnAboutPanicSetting(): void {
-    if (this.#config.panicAction !== "panic" || this.#config.gracetime === 0) {
-      return;
-    }
-    if (readKernelPanicTimeout() === 0) {
-      this.#log.warn(
-        "kernel.panic is 0: after the panic action the machine stays halted instead of rebooting; " +
-          "set it with 'sysctl kernel.panic=10' (and in /etc/sysctl.d) or use --panic-action reboot",
+    this.#detector.configure(next);
+    this.#pressure.configure(next);
+    this.#watchdog.configure(next, this.#reserve.bytes);
+    if (next.crashflagName !== old.crashflagName) {
+      this.#crashFlag = new CrashFlagFile(
+        next.crashflagName,
+        this.#bootId,
+        this.#log.child("crash-flag"),
       );
     }
-  }
-
-  #openKernelLog(): void {
-    try {
-      this.#kernelLog = KernelLogReader.open(this.#environment.kmsgPath);
-    } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      this.#log.child("kernel-log").warn(
-        `cannot read the kernel log (${reason}): OOM kills are noticed through /proc/vmstat oom_kill, ` +
-          `and a kill counts as global when MemAvailable was below 5% of MemTotal around it (see README). ` +
-          `Run oomwatch as root to read ${this.#environment.kmsgPath}`,
-      );
-    }
-  }
-
-  /** Reads memory and pressure; returns a stall signal when PSI says so. */
-  #sample(nowMs: number): OomSignal | null {
-    const previousAvailable = this.#lastMeminfo?.memAvailable ?? Infinity;
-    try {
-      this.#lastMeminfo = readMeminfo();
-    } catch (error) {
-      this.#log.debug(`cannot read /proc/meminfo: ${error}`);
-      this.#lastMeminfo = null;
-    }
-    this.#lowestMemAvailable = Math.min(
-      previousAvailable,
-      this.#lastMeminfo?.memAvailable ?? Infinity,
-    );
-    if (this.#config.psiFull === 0) return null;
-    const pressure = readPressure();
-    if (!pressure?.full) {
-      if (!this.#psiMissingSaid) {
-        this.#psiMissingSaid = true;
-        this.#log.child("pressure").warn(
-          "no 'full' line in /proc/pressure/memory (kernel without PSI, or booted with psi=0): " +
-            "the memory-stall signal is off and OOM kills are still watched; boot with psi=1 to enable it",
-        );
-      }
-      return null;
-    }
-    const share = this.#stall.add(nowMs, pressure.full.totalMicros);
-    this.#lastShare = share;
-    if (share === null || share < this.#config.psiFull) return null;
-    return {
-      kind: "memory-stall",
-      detail: `full stall ${
-        share.toFixed(0)
-      }% of the last ${this.#config.psiWindow} s`,
-    };
-  }
-
-  #drainKernelLog(): ObservedKill[] {
-    const reader = this.#kernelLog;
-    if (!reader) return [];
-    let records: KernelRecord[];
-    try {
-      records = reader.drain();
-    } catch (error) {
-      this.#log.child("kernel-log").warn(
-        `reading ${reader.path} failed (${error}); falling back to the oom_kill counter`,
-      );
-      reader.close();
-      this.#kernelLog = null;
-      return [];
-    }
-    const kills: ObservedKill[] = [];
-    for (const record of records) {
-      if (record.facility !== 0) continue; // userspace cannot fake facility 0
-      const line = classifyOomMessage(record.message);
-      if (line?.kind === "constraint") {
-        if (line.constraint.pid !== undefined) {
-          this.#pendingConstraints.set(line.constraint.pid, line.constraint);
-        }
-      } else if (line?.kind === "kill") {
-        const constraint = this.#pendingConstraints.get(line.kill.pid);
-        this.#pendingConstraints.delete(line.kill.pid);
-        const kill: ObservedKill = {
-          scope: line.kill.scope,
-          source: "kernel log",
-          victim: `${line.kill.task} (pid ${line.kill.pid})`,
-          kernelMicros: record.timestampMicros,
-        };
-        const memcg = constraint?.oomMemcg ?? constraint?.taskMemcg;
-        if (memcg !== undefined) kill.memcg = memcg;
-        kills.push(kill);
-      }
-    }
-    if (this.#pendingConstraints.size > 64) this.#pendingConstraints.clear();
-    return kills;
-  }
-
-  async #onKill(kill: ObservedKill, nowMs: number): Promise<void> {
-    const where = kill.memcg ? ` in ${kill.memcg}` : "";
-    const victim = kill.victim ?? "unknown victim";
-    if (kill.scope === "memcg") this.#counters.memcgKills += 1;
-    else this.#counters.globalKills += 1;
-    if (kill.scope === "memcg" && !this.#config.memcgOom) {
-      this.#log.child("kernel-log").info(
-        `memcg OOM kill of ${victim}${where} (from the ${kill.source}): not an OOM signal; --memcg-oom makes it one`,
-      );
-      return;
-    }
-    const signal: OomSignal = {
-      kind: kill.scope === "memcg" ? "memcg-oom" : "global-oom",
-      detail: `kill of ${victim}${where} (from the ${kill.source})`,
-    };
-    if (kill.victim) signal.victim = kill.victim;
-    await this.#signal(signal, nowMs, kill);
-  }
-
-  /** An OOM signal to the watchdog; a new episode also runs --exec-on-oom. */
-  async #signal(
-    signal: OomSignal,
-    nowMs: number,
-    cause?: ObservedKill,
-  ): Promise<void> {
-    const episodesBefore = this.#watchdog.counters.episodes;
-    await this.#execute(this.#watchdog.signal(signal, nowMs), cause);
-    const episode = this.#watchdog.episode;
     if (
-      episode && this.#watchdog.counters.episodes > episodesBefore &&
-      this.#config.execOnOom !== ""
+      next.crashflagName !== old.crashflagName ||
+      next.crashflag !== old.crashflag
+    ) this.#checkFlagDirectory(true);
+    if (
+      next.panicAction !== old.panicAction || next.gracetime !== old.gracetime
     ) {
-      runExecOnOom(this.#config.execOnOom, {
-        OOMWATCH_EVENT: "episode-start",
-        OOMWATCH_EPISODE: String(episode.number),
-        OOMWATCH_TRIGGER: episode.trigger.kind,
-        OOMWATCH_DETAIL: episode.trigger.detail,
-        OOMWATCH_VICTIM: episode.trigger.victim ?? "",
-        OOMWATCH_CRASHFLAG: this.#config.crashflag
-          ? this.#config.crashflagName
-          : "",
-        OOMWATCH_BOOT_ID: this.#bootId,
-      }, this.#log.child("exec-on-oom"));
-    }
-  }
-
-  async #execute(actions: Action[], cause?: ObservedKill): Promise<void> {
-    for (const action of actions) {
-      switch (action.kind) {
-        case "release-reserve":
-          this.#releaseReserve(cause);
-          break;
-        case "create-reserve":
-          await this.#execute(this.#recreateReserve(action.bytes));
-          break;
-        case "write-crash-flag": {
-          const episode = action.episode;
-          const written = writeCrashFlag(this.#config.crashflagName, {
-            started: wallClockOf(episode.startedAtMs),
-            trigger: episode.trigger.kind,
-            detail: episode.trigger.detail,
-            ...(episode.trigger.victim
-              ? { victim: episode.trigger.victim }
-              : {}),
-            bootId: this.#bootId,
-            pid: Deno.pid,
-            episode: episode.number,
-          }, this.#log.child("crash-flag"));
-          this.#watchdog.crashFlagWritten(written);
-          break;
-        }
-        case "remove-crash-flag":
-          removeCrashFlag(
-            this.#config.crashflagName,
-            this.#log.child("crash-flag"),
-          );
-          break;
-        case "panic":
-          await runPanicAction(action.action, this.#log.child("panic"));
-          break;
-        case "log":
-          if (action.critical) {
-            this.#watchLog.critical(action.level, action.message);
-          } else this.#watchLog.log(action.level, action.message);
-          break;
-      }
-    }
-  }
-
-  #releaseReserve(cause?: ObservedKill): void {
-    const released = this.#reserve.release();
-    const doneMicros = monotonicMicros();
-    let latency = "";
-    if (cause?.kernelMicros !== undefined) {
-      // The record's timestamp and CLOCK_MONOTONIC are the same clock.
-      this.#lastLatencyMs = Number(doneMicros - BigInt(cause.kernelMicros)) /
-        1000;
-      latency = `, ${
-        this.#lastLatencyMs.toFixed(3)
-      } ms after the kernel's report`;
-    }
-    this.#log.child("reserve").critical(
-      "warn",
-      `reserve of ${released / MIB} MiB released${latency}`,
-    );
-  }
-
-  #recreateReserve(bytes: number): Action[] {
-    try {
-      this.#reserve.create(bytes);
-      return this.#watchdog.reserveCreated(true, monotonicMs());
-    } catch (error) {
-      if (!(error instanceof ReserveError)) throw error;
-      this.#log.child("reserve").warn(
-        `re-arm failed, will retry: ${error.message}`,
-      );
-      return this.#watchdog.reserveCreated(false, monotonicMs());
+      startupWarnings(next, this.#machine, this.#log, this.#problems);
     }
   }
 }

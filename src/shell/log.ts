@@ -13,7 +13,9 @@
  */
 
 import type { LogLevel } from "../core/config.ts";
+import type { ProblemId, Problems, Severity } from "../core/problems.ts";
 import { isoTimestamp } from "../core/time.ts";
+import { appendRecord } from "./safe_file.ts";
 
 const RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
 /** Syslog priorities: err, warning, info, debug. */
@@ -38,12 +40,8 @@ function stderrSink(line: string): void {
 
 /** How lines are written: for a terminal or file, or for the journal. */
 export interface LogFormat {
+  /** stderr is the journal (Machine.journal): priorities instead of times. */
   journal: boolean;
-}
-
-/** The format for this process: journal lines when stderr is the journal. */
-export function detectLogFormat(): LogFormat {
-  return { journal: (Deno.env.get("JOURNAL_STREAM") ?? "") !== "" };
 }
 
 /** Writes one record to the kernel log; failures are for the caller to ignore. */
@@ -51,17 +49,14 @@ export type KernelLogWriter = (priority: number, message: string) => void;
 
 /** The kernel log writer for `path` (`/dev/kmsg`); each record is one write. */
 export function kernelLogWriter(path: string): KernelLogWriter {
-  return (priority, message) => {
-    const handle = Deno.openSync(path, { write: true });
-    try {
-      handle.writeSync(encoder.encode(`<${priority}>oomwatch: ${message}\n`));
-    } finally {
-      handle.close();
-    }
-  };
+  return (priority, message) =>
+    appendRecord(path, encoder.encode(`<${priority}>oomwatch: ${message}\n`));
 }
 
-/** A logger for one category (`reserve`, `watchdog`, …). */
+/**
+ * A logger for one category. Children nest under their parent
+ * (`oomwatch.reserve`), as the folders of the code do.
+ */
 export class Logger {
   #level: { value: LogLevel };
   readonly #category: string;
@@ -71,9 +66,9 @@ export class Logger {
 
   constructor(
     level: LogLevel,
+    format: LogFormat,
     category = "oomwatch",
     sink: LogSink = stderrSink,
-    format: LogFormat = detectLogFormat(),
   ) {
     this.#level = { value: level };
     this.#category = category;
@@ -86,9 +81,9 @@ export class Logger {
   child(category: string): Logger {
     const child = new Logger(
       this.#level.value,
-      category,
-      this.#sink,
       this.#format,
+      `${this.#category}.${category}`,
+      this.#sink,
     );
     child.#level = this.#level;
     child.#shared = this.#shared;
@@ -143,5 +138,29 @@ export class Logger {
   }
   error(message: string): void {
     this.log("error", message);
+  }
+}
+
+/**
+ * The daemon's problems, each logged once when it appears or changes and
+ * once when it is cured (core/problems.ts keeps them for the status).
+ */
+export class ProblemLog {
+  readonly problems: Problems;
+  readonly #log: Logger;
+
+  constructor(problems: Problems, log: Logger) {
+    this.problems = problems;
+    this.#log = log;
+  }
+
+  report(id: ProblemId, severity: Severity, message: string): void {
+    if (this.problems.set(id, severity, message, Date.now())) {
+      this.#log.log(severity === "critical" ? "error" : "warn", message);
+    }
+  }
+
+  cure(id: ProblemId, message: string): void {
+    if (this.problems.clear(id)) this.#log.info(message);
   }
 }

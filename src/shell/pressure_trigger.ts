@@ -10,14 +10,9 @@
  * @module
  */
 
-import { closeFd, openReadWriteNonBlocking, writeFd } from "../../ffi/libc.ts";
+import { closeFd, O, openPath, writeFd } from "../../ffi/libc.ts";
+import { describeError } from "../core/errors.ts";
 import { triggerLine } from "../core/pressure.ts";
-import { PRESSURE_PATH } from "./procfs.ts";
-
-/** Where triggers are armed; OOMWATCH_PSI_TRIGGER may point elsewhere (tests). */
-export function pressureTriggerPath(): string {
-  return Deno.env.get("OOMWATCH_PSI_TRIGGER") || PRESSURE_PATH;
-}
 
 /** Why a trigger could not be armed, for the one log line that says so. */
 export class TriggerRefused extends Error {
@@ -36,11 +31,11 @@ export class PressureTrigger {
     this.description = description;
   }
 
-  /** Arms a trigger. Throws {@link TriggerRefused} saying why not. */
+  /** Arms a trigger at `path`. Throws {@link TriggerRefused} saying why not. */
   static arm(
     percent: number,
     windowSeconds: number,
-    path = pressureTriggerPath(),
+    path: string,
   ): PressureTrigger {
     const line = triggerLine(percent, windowSeconds);
     if (line === null) {
@@ -50,17 +45,16 @@ export class PressureTrigger {
     }
     let fd: number;
     try {
-      fd = openReadWriteNonBlocking(path);
+      // A kernel interface: never a symlink, never a FIFO to block on.
+      fd = openPath(path, O.RDWR | O.NONBLOCK | O.NOFOLLOW | O.NOCTTY);
     } catch (error) {
-      throw new TriggerRefused(
-        `${error instanceof Error ? error.message : error}`,
-      );
+      throw new TriggerRefused(describeError(error));
     }
     try {
       writeFd(fd, new TextEncoder().encode(line));
     } catch (error) {
       closeFd(fd);
-      const reason = error instanceof Error ? error.message : String(error);
+      const reason = describeError(error);
       throw new TriggerRefused(
         `writing '${line.slice(0, -1)}' to ${path}: ${reason}` +
           (reason.includes("EINVAL") || reason.includes("EPERM")

@@ -14,16 +14,19 @@ import {
   type Mapping,
   unmap,
 } from "../../ffi/libc.ts";
-import { readMeminfo } from "./procfs.ts";
+import type { Machine } from "../core/machine.ts";
+import { CAP, hasCapability, readMeminfo, readStatusBytes } from "./procfs.ts";
 
 const MIB = 1024 * 1024;
-const CAP_IPC_LOCK = 14;
 
 /** Creating the reserve failed; the message says why and how to fix it. */
 export class ReserveError extends Error {
-  constructor(message: string) {
+  /** The most RLIMIT_MEMLOCK would let this process lock now, when it is the limit. */
+  readonly allowedBytes: number | null;
+  constructor(message: string, allowedBytes: number | null = null) {
     super(message);
     this.name = "ReserveError";
+    this.allowedBytes = allowedBytes;
   }
 }
 
@@ -34,47 +37,18 @@ function formatLimit(value: bigint | null): string {
     : `${value / 1024n} KiB`;
 }
 
-/** Whether this process may lock memory beyond RLIMIT_MEMLOCK. */
-function hasIpcLock(): boolean {
-  try {
-    const status = Deno.readTextFileSync("/proc/self/status");
-    const match = /^CapEff:\s+([0-9a-f]+)$/m.exec(status);
-    return match !== null &&
-      ((BigInt(`0x${match[1]}`) >> BigInt(CAP_IPC_LOCK)) & 1n) === 1n;
-  } catch {
-    return false;
-  }
+function mib(bytes: number): string {
+  return `${Math.round(bytes / MIB * 100) / 100} MiB`;
 }
 
-function explainLockFailure(bytes: number, error: LibcError): string {
-  const size = `${bytes / MIB} MiB`;
-  const limit = getMemlockLimit();
-  const privileged = hasIpcLock();
-  if (!privileged && (limit.soft === null || limit.soft < BigInt(bytes))) {
-    return `cannot lock the ${size} reserve: mlock refused (${error.code}) because RLIMIT_MEMLOCK is ${
-      formatLimit(limit.soft)
-    } (hard limit ${
-      formatLimit(limit.hard)
-    }) and the process lacks CAP_IPC_LOCK. Raise the limit: LimitMEMLOCK=infinity in the systemd unit, ` +
-      `'ulimit -l unlimited' in the shell that starts oomwatch, or a 'memlock' line in /etc/security/limits.conf; ` +
-      `or run it as root with CAP_IPC_LOCK; or lower --bufsize`;
-  }
-  return `cannot lock the ${size} reserve: mlock refused (${error.code}); MemAvailable is ${availableMiB()} MiB and RLIMIT_MEMLOCK is ${
-    formatLimit(limit.soft)
-  }. Free memory or lower --bufsize`;
-}
-
-function availableMiB(): string {
-  try {
-    return String(Math.floor(readMeminfo().memAvailable / MIB));
-  } catch {
-    return "unknown";
-  }
-}
-
-/** The locked reserve of one daemon. At most one mapping at a time. */
+/** The reserve of one daemon. At most one mapping at a time. */
 export class Reserve {
   #mapping: Mapping | null = null;
+  readonly #machine: Machine;
+
+  constructor(machine: Machine) {
+    this.#machine = machine;
+  }
 
   /** Bytes currently mapped and locked (0 when released). */
   get bytes(): number {
@@ -85,9 +59,48 @@ export class Reserve {
     return this.#mapping !== null;
   }
 
+  #availableMiB(): string {
+    const reading = readMeminfo(this.#machine);
+    return reading.ok
+      ? String(Math.floor(reading.value.memAvailable / MIB))
+      : "unknown";
+  }
+
+  #explainLockFailure(bytes: number, error: LibcError): ReserveError {
+    const limit = getMemlockLimit();
+    if (
+      !hasCapability(CAP.IPC_LOCK, this.#machine.proc) &&
+      limit.soft !== null && limit.soft < BigInt(bytes)
+    ) {
+      const locked = readStatusBytes("self", "VmLck", this.#machine.proc) ?? 0;
+      // Whole MiB: the reserve's sizes are MiB, its pages huge where possible.
+      const allowed = Math.floor((Number(limit.soft) - locked) / MIB) * MIB;
+      return new ReserveError(
+        `cannot lock the ${
+          mib(bytes)
+        } reserve: mlock refused (${error.code}) because RLIMIT_MEMLOCK is ${
+          formatLimit(limit.soft)
+        } (hard limit ${
+          formatLimit(limit.hard)
+        }) and the process lacks CAP_IPC_LOCK. Raise the limit: LimitMEMLOCK=infinity in the systemd unit, ` +
+          `'ulimit -l unlimited' in the shell that starts oomwatch, or a 'memlock' line in /etc/security/limits.conf; ` +
+          `or run it as root with CAP_IPC_LOCK; or lower --bufsize`,
+        allowed > 0 ? allowed : 0,
+      );
+    }
+    return new ReserveError(
+      `cannot lock the ${
+        mib(bytes)
+      } reserve: mlock refused (${error.code}); MemAvailable is ${this.#availableMiB()} MiB and RLIMIT_MEMLOCK is ${
+        formatLimit(limit.soft)
+      }. Free memory or lower --bufsize`,
+    );
+  }
+
   /**
-   * Maps and locks `bytes`. Throws {@link ReserveError} with the limit, the
-   * size and the fix when the kernel refuses; nothing stays mapped then.
+   * Maps and locks `bytes` (releasing a reserve held before). Throws
+   * {@link ReserveError} with the limit, the size and the fix when the
+   * kernel refuses; nothing stays mapped then.
    */
   create(bytes: number): void {
     if (this.#mapping) this.release();
@@ -99,8 +112,8 @@ export class Reserve {
       if (!(error instanceof LibcError)) throw error;
       throw new ReserveError(
         `cannot map the ${
-          bytes / MIB
-        } MiB reserve: mmap failed (${error.code}); MemAvailable is ${availableMiB()} MiB. Free memory or lower --bufsize`,
+          mib(bytes)
+        } reserve: mmap failed (${error.code}); MemAvailable is ${this.#availableMiB()} MiB. Free memory or lower --bufsize`,
       );
     }
     try {
@@ -108,9 +121,25 @@ export class Reserve {
     } catch (error) {
       unmap(mapping);
       if (!(error instanceof LibcError)) throw error;
-      throw new ReserveError(explainLockFailure(bytes, error));
+      throw this.#explainLockFailure(bytes, error);
     }
     this.#mapping = mapping;
+  }
+
+  /**
+   * Creates the reserve at `bytes`, or — when RLIMIT_MEMLOCK allows less —
+   * at the most it allows. Returns the bytes locked and, when that is not
+   * `bytes`, why; throws {@link ReserveError} when nothing could be locked.
+   */
+  createUpTo(bytes: number): { bytes: number; shortfall: string | null } {
+    try {
+      this.create(bytes);
+      return { bytes, shortfall: null };
+    } catch (error) {
+      if (!(error instanceof ReserveError) || !error.allowedBytes) throw error;
+      this.create(error.allowedBytes);
+      return { bytes: error.allowedBytes, shortfall: error.message };
+    }
   }
 
   /** Unmaps the reserve; returns the bytes given back (0 if none was held). */

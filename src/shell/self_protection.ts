@@ -5,33 +5,41 @@
  */
 
 import { dropMappedPages, LibcError, lockOnFault } from "../../ffi/libc.ts";
-import { codeMappings, parseMaps } from "../core/maps.ts";
+import { describeError } from "../core/errors.ts";
+import { codeMappings, type Mapping, parseMaps } from "../core/maps.ts";
 import type { Logger } from "./log.ts";
+import { readKernelText } from "./procfs.ts";
+import { appendRecord } from "./safe_file.ts";
 
-const OOM_SCORE_ADJ_PATH = "/proc/self/oom_score_adj";
 export const OOM_SCORE_ADJ_MIN = -1000;
+
+function ownCodeMappings(proc: string): Mapping[] {
+  const maps = readKernelText(`${proc}/self/maps`);
+  return maps.ok ? codeMappings(parseMaps(maps.value)) : [];
+}
 
 /**
  * Asks for `oom_score_adj` -1000. Lowering it needs CAP_SYS_RESOURCE, which
  * root may lack (containers, these machines): then warn once, naming the fix,
  * and go on. Returns the value in force afterwards, or null if unreadable.
  */
-export function protectFromOomKiller(log: Logger): number | null {
+export function protectFromOomKiller(
+  log: Logger,
+  proc = "/proc",
+): number | null {
+  const path = `${proc}/self/oom_score_adj`;
   try {
-    Deno.writeTextFileSync(OOM_SCORE_ADJ_PATH, String(OOM_SCORE_ADJ_MIN));
+    appendRecord(path, new TextEncoder().encode(String(OOM_SCORE_ADJ_MIN)));
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = describeError(error);
     log.warn(
       `cannot set oom_score_adj to ${OOM_SCORE_ADJ_MIN} (${reason}): lowering it needs CAP_SYS_RESOURCE; ` +
         `the OOM killer may pick oomwatch. Start it from systemd with OOMScoreAdjust=-1000 ` +
         `(the shipped unit does), or grant it CAP_SYS_RESOURCE`,
     );
   }
-  try {
-    return Number(Deno.readTextFileSync(OOM_SCORE_ADJ_PATH).trim());
-  } catch {
-    return null;
-  }
+  const value = readKernelText(path);
+  return value.ok ? Number(value.value.trim()) : null;
 }
 
 /**
@@ -42,10 +50,8 @@ export function protectFromOomKiller(log: Logger): number | null {
  * locked heap pages. Returns how many mappings were locked; a refusal
  * (RLIMIT_MEMLOCK without CAP_IPC_LOCK) is a warning, not a failure.
  */
-export function lockOwnCode(log: Logger): number {
-  const mappings = codeMappings(
-    parseMaps(Deno.readTextFileSync("/proc/self/maps")),
-  );
+export function lockOwnCode(log: Logger, proc = "/proc"): number {
+  const mappings = ownCodeMappings(proc);
   let locked = 0;
   let refusal: string | null = null;
   for (const mapping of mappings) {
@@ -77,13 +83,9 @@ export function lockOwnCode(log: Logger): number {
  * the read-only `r--p` segments hold relocated data that must stay.
  * Returns the number of mappings trimmed.
  */
-export function trimStartupCode(): number {
+export function trimStartupCode(proc = "/proc"): number {
   let trimmed = 0;
-  for (
-    const mapping of codeMappings(
-      parseMaps(Deno.readTextFileSync("/proc/self/maps")),
-    )
-  ) {
+  for (const mapping of ownCodeMappings(proc)) {
     if (mapping.permissions !== "r-xp") continue;
     try {
       dropMappedPages(mapping.start, mapping.end - mapping.start);

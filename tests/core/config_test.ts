@@ -6,8 +6,8 @@ import {
   mergeConfig,
   parseConfigFile,
   parseParameter,
-  UsageError,
 } from "../../src/core/config.ts";
+import { UsageError } from "../../src/core/errors.ts";
 
 Deno.test("the defaults are the original module's", () => {
   assert.equal(DEFAULT_CONFIG.bufsize, 32);
@@ -47,7 +47,12 @@ Deno.test("parseConfigFile() takes bare keys and oomwatch's own keys", () => {
       "bufsize = 8\npanic_action = reboot\npsi_full = 42.5\nmemcg_oom = 1\n",
       "f",
     ),
-    { bufsize: 8, panicAction: "reboot", psiFull: 42.5, memcgOom: true },
+    {
+      bufsize: 8,
+      panicAction: "reboot",
+      psiFull: 42.5,
+      memcgOom: { kind: "all" },
+    },
   );
 });
 
@@ -146,12 +151,12 @@ Deno.test("mergeConfig() lets later layers win", () => {
   assert.equal(config.resettime, 300);
 });
 
-Deno.test("checkAgainstMachine() refuses a reserve as large as RAM", () => {
+Deno.test("checkAgainstMachine() refuses a reserve over half of RAM", () => {
   const oneGiB = 1024 ** 3;
-  checkAgainstMachine(mergeConfig({ bufsize: 1000 }), oneGiB);
+  checkAgainstMachine(mergeConfig({ bufsize: 512 }), oneGiB);
   assert.throws(
-    () => checkAgainstMachine(mergeConfig({ bufsize: 1024 }), oneGiB),
-    /invalid value '1024' for bufsize: .*MemTotal \(1024 MiB\)/,
+    () => checkAgainstMachine(mergeConfig({ bufsize: 513 }), oneGiB),
+    /invalid value '513' for bufsize: at most half of MemTotal \(1024 MiB\), that is 512 MiB/,
   );
 });
 

@@ -7,11 +7,10 @@ import {
   UNKNOWN,
   WARNING,
 } from "../../src/core/health.ts";
+import { parseLockedMappings, reserveIsLocked } from "../../src/core/smaps.ts";
 import {
   type DaemonStatus,
-  parseLockedMappings,
   parseStatus,
-  reserveIsLocked,
   StatusError,
 } from "../../src/core/status.ts";
 
@@ -34,6 +33,8 @@ const status: DaemonStatus = {
     rearmFailures: 0,
     kernelLogLost: 0,
   },
+  sources: ["the kernel log (/dev/kmsg)"],
+  problems: [],
   lastReactionLatencyMs: null,
   heartbeatSeconds: 5,
   heartbeatAt: "2027-01-15T08:30:00.000Z",
@@ -44,8 +45,7 @@ const healthy: HealthFacts = {
   status,
   nowEpochMs: NOW,
   reserveLocked: true,
-  crashFlagBootId: null,
-  crashFlagPath: "/oomflag",
+  crashFlags: [],
   currentBootId: "b",
 };
 
@@ -83,11 +83,57 @@ Deno.test("judgeHealth(): each fact that matters, and the worst wins", () => {
     [{ nowEpochMs: NOW + 20_000 }, CRITICAL, /heartbeat stale: last 22 s ago/],
     [{ reserveLocked: false }, CRITICAL, /should be locked/],
     [{ reserveLocked: null }, OK, /not verified: run as root/],
-    [{ crashFlagBootId: "a" }, CRITICAL, /from boot a: the machine went down/],
-    [{ crashFlagBootId: "b" }, WARNING, /crash flag \/oomflag from this boot/],
+    [
+      { crashFlags: [{ path: "/oomflag", bootId: "a", kept: false }] },
+      CRITICAL,
+      /from boot a: the machine went down.*oomwatch ack/,
+    ],
+    [
+      { crashFlags: [{ path: "/oomflag.boot-a", bootId: "a", kept: true }] },
+      CRITICAL,
+      /crash flag \/oomflag.boot-a is from boot a: the machine went down/,
+    ],
+    [
+      { crashFlags: [{ path: "/oomflag", bootId: "b", kept: false }] },
+      WARNING,
+      /crash flag \/oomflag from this boot/,
+    ],
+    [
+      {
+        status: {
+          ...status,
+          problems: [{
+            id: "kernel-log",
+            severity: "warning",
+            message: "kernel log unreadable (EACCES)",
+            sinceEpochMs: NOW,
+          }],
+        },
+      },
+      WARNING,
+      /^OOMWATCH WARNING - kernel log unreadable \(EACCES\)/,
+    ],
+    [
+      {
+        status: {
+          ...status,
+          problems: [{
+            id: "panic-failed",
+            severity: "critical",
+            message: "panic action failed: no trigger",
+            sinceEpochMs: NOW,
+          }],
+        },
+      },
+      CRITICAL,
+      /^OOMWATCH CRITICAL - panic action failed: no trigger/,
+    ],
     [{ status: { ...status, state: "recovering" } }, WARNING, /recovering/],
     [
-      { crashFlagBootId: "a", status: { unreadable: "?" } },
+      {
+        crashFlags: [{ path: "/oomflag", bootId: "a", kept: false }],
+        status: { unreadable: "?" },
+      },
       CRITICAL,
       /went down.*; status unreadable/,
     ],

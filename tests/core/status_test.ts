@@ -9,6 +9,8 @@ const episode: Episode = {
   trigger: { kind: "global-oom", detail: "python3 (pid 1767)" },
   signals: 3,
   panicked: false,
+  panicFailures: 0,
+  panicError: null,
 };
 const wallClock = (ms: number) => `t+${ms}`;
 
@@ -22,6 +24,8 @@ Deno.test("an episode's status counts down from gracetime on the watchdog's cloc
     signals: 3,
     countdownSeconds: 7,
     panicked: false,
+    panicFailures: 0,
+    panicError: null,
   });
   assert.equal(
     episodeStatus(episode, 10, 61_000, wallClock).countdownSeconds,

@@ -19,7 +19,7 @@ const kill = {
 };
 
 function watchdog(overrides: Partial<WatchdogConfig> = {}): Watchdog {
-  return new Watchdog({ ...DEFAULT_CONFIG, ...overrides }, true);
+  return new Watchdog({ ...DEFAULT_CONFIG, ...overrides }, 32 * MIB);
 }
 
 /** The kinds of the actions, logs left out, in order. */
@@ -36,7 +36,7 @@ Deno.test("the first signal releases the reserve, then writes the flag, then log
     "log",
   ]);
   assert.equal(dog.phase, "episode");
-  assert.equal(dog.reserveHeld, false);
+  assert.equal(dog.reserveBytes, 0);
   assert.equal(dog.episode?.startedAtMs, 1000);
   assert.equal(dog.counters.releases, 1);
 });
@@ -50,7 +50,7 @@ Deno.test("with crashflag 0 no flag is written or removed", () => {
 Deno.test("with bufsize 0 an episode runs without a reserve and nothing is re-armed", () => {
   const dog = new Watchdog(
     { ...DEFAULT_CONFIG, bufsize: 0, resettime: 1 },
-    false,
+    0,
   );
   assert.equal(dog.phase, "reserve-disabled");
   assert.deepEqual(kinds(dog.signal(kill, 0)), ["write-crash-flag"]);
@@ -79,7 +79,7 @@ Deno.test("resettime quiet seconds end the episode: flag removed, reserve re-cre
     bytes: 32 * MIB,
   });
   assert.equal(dog.phase, "recovering");
-  dog.reserveCreated(true, 2000);
+  dog.reserveCreated(32 * MIB, 2000);
   assert.equal(dog.phase, "armed");
   assert.equal(dog.episode, null);
 });
@@ -110,7 +110,7 @@ Deno.test("a failed re-arm is retried after a pause", () => {
     "remove-crash-flag",
     "create-reserve",
   ]);
-  dog.reserveCreated(false, 1000);
+  dog.reserveCreated(0, 1000);
   assert.equal(dog.counters.rearmFailures, 1);
   assert.deepEqual(kinds(dog.tick(1000 + REARM_RETRY_MS - 1, plenty)), []);
   assert.equal(dog.nextDeadlineMs(), 1000 + REARM_RETRY_MS);
@@ -195,7 +195,7 @@ Deno.test("a new episode after one that panicked can panic again", () => {
   dog.crashFlagWritten(true);
   assert.deepEqual(kinds(dog.signal(kill, 1000)), ["panic"]);
   dog.tick(2000, plenty);
-  dog.reserveCreated(true, 2000);
+  dog.reserveCreated(32 * MIB, 2000);
   dog.signal(kill, 3000);
   dog.crashFlagWritten(true);
   assert.deepEqual(kinds(dog.signal(kill, 4000)), ["panic"]);
@@ -211,6 +211,6 @@ Deno.test("configure() with bufsize 0 cancels a pending re-arm", () => {
   dog.signal(kill, 0);
   dog.tick(1000, { memTotal: GIB, memAvailable: 10 * MIB });
   assert.equal(dog.phase, "recovering");
-  dog.configure({ ...DEFAULT_CONFIG, bufsize: 0 }, false);
+  dog.configure({ ...DEFAULT_CONFIG, bufsize: 0 }, 0);
   assert.equal(dog.phase, "reserve-disabled");
 });

@@ -1,25 +1,73 @@
 /**
  * Runs the real daemon as a child process, with exactly the flags of the
  * `start` task, and watches it from outside: its log, its `VmLck`.
+ *
+ * Safety: every daemon and command started here has its panic action
+ * pointed at a temporary file (OOMWATCH_SYSRQ_TRIGGER, which also keeps the
+ * libc reboot fallback from ever being called) and, as root, runs without
+ * CAP_SYS_BOOT, so nothing it does can reach reboot(2).
  */
 
 import { ENTRY_PATH, runFlags } from "../../scripts/run_flags.ts";
 import { readStatusBytes } from "../../src/shell/procfs.ts";
 import { MemoryCgroup } from "./memcg.ts";
+import { hasCommand } from "./privilege.ts";
 
 const MIB = 1024 * 1024;
 
-/** Polls `condition` until it returns a value other than undefined/false. */
+let sharedDirectory: string | null = null;
+
+/** A trigger file for daemons whose test gives none (removed at exit). */
+function defaultSysrqTrigger(): string {
+  if (sharedDirectory === null) {
+    const dir = Deno.makeTempDirSync({ prefix: "oomwatch-sysrq-" });
+    sharedDirectory = dir;
+    globalThis.addEventListener("unload", () => {
+      try {
+        Deno.removeSync(dir, { recursive: true });
+      } catch {
+        // already gone
+      }
+    });
+  }
+  return `${sharedDirectory}/sysrq-trigger`;
+}
+
+/** The environment of a test's daemon: always a temporary SysRq trigger. */
+export function testEnvironment(
+  env: Record<string, string> = {},
+): Record<string, string> {
+  return { OOMWATCH_SYSRQ_TRIGGER: defaultSysrqTrigger(), ...env };
+}
+
+/** As root: drop CAP_SYS_BOOT from the bounding set, so reboot(2) is refused. */
+export function withoutSysBoot(argv: string[]): string[] {
+  return Deno.uid() === 0 && hasCommand("setpriv")
+    ? ["setpriv", "--bounding-set=-sys_boot", "--", ...argv]
+    : argv;
+}
+
+/**
+ * Polls `condition` until it returns a value: undefined, null, false and the
+ * empty string (a file read before its writer wrote) mean "not yet".
+ */
 export async function waitFor<T>(
   what: string,
-  condition: () => T | undefined | false | Promise<T | undefined | false>,
+  condition: () =>
+    | T
+    | undefined
+    | null
+    | false
+    | Promise<T | undefined | null | false>,
   timeoutMs = 10_000,
   intervalMs = 25,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   while (true) {
     const value = await condition();
-    if (value !== undefined && value !== false) return value;
+    if (
+      value !== undefined && value !== null && value !== false && value !== ""
+    ) return value;
     if (Date.now() > deadline) {
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     }
@@ -41,20 +89,20 @@ export class DaemonProcess {
 
   constructor(args: string[], options: DaemonOptions = {}) {
     const wrapper = options.wrapper ?? [];
-    const argv = [
+    const argv = withoutSysBoot([
       ...wrapper,
       Deno.execPath(),
       "run",
       ...runFlags(),
       ENTRY_PATH,
       ...args,
-    ];
+    ]);
     this.child = new Deno.Command(argv[0], {
       args: argv.slice(1),
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
-      env: options.env ?? {},
+      env: testEnvironment(options.env),
     }).spawn();
     this.#reading = this.#collect();
     this.exited = this.child.status;
@@ -191,10 +239,13 @@ export async function withScenario(
         if (!cgroup) throw new Error("this scenario has no cgroup");
         return cgroup;
       },
-      start(args: string[], options?: DaemonOptions): DaemonProcess {
+      start(args: string[], options: DaemonOptions = {}): DaemonProcess {
         const daemon = new DaemonProcess(
           [...args, ...scenarioFiles(args)],
-          options,
+          {
+            ...options,
+            env: { OOMWATCH_SYSRQ_TRIGGER: `${dir}/sysrq`, ...options.env },
+          },
         );
         daemons.push(daemon);
         return daemon;
@@ -218,10 +269,17 @@ export async function runCli(
   args: string[],
   env: Record<string, string> = {},
 ): Promise<CliResult> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...runFlags(), ENTRY_PATH, ...args],
+  const argv = withoutSysBoot([
+    Deno.execPath(),
+    "run",
+    ...runFlags(),
+    ENTRY_PATH,
+    ...args,
+  ]);
+  const output = await new Deno.Command(argv[0], {
+    args: argv.slice(1),
     stdin: "null",
-    env,
+    env: testEnvironment(env),
   }).output();
   const decoder = new TextDecoder();
   return {

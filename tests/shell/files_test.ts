@@ -1,8 +1,5 @@
 import assert from "node:assert/strict";
-import {
-  removeFileDurably,
-  writeFileAtomic,
-} from "../../src/shell/atomic_file.ts";
+import { removeOwnFile, writeFileAtomic } from "../../src/shell/safe_file.ts";
 import { formatCrashFlag, parseCrashFlag } from "../../src/core/crash_flag.ts";
 import { temporaryDirectory } from "../helpers/daemon.ts";
 
@@ -31,7 +28,7 @@ Deno.test("writeFileAtomic() leaves nothing behind when the directory is missing
   try {
     assert.throws(
       () => writeFileAtomic(`${dir}/none/flag`, "x"),
-      Deno.errors.NotFound,
+      /ENOENT/,
     );
     assert.deepEqual([...Deno.readDirSync(dir)], []);
   } finally {
@@ -39,14 +36,27 @@ Deno.test("writeFileAtomic() leaves nothing behind when the directory is missing
   }
 });
 
-Deno.test("removeFileDurably() removes a link, not its target, and says whether anything was there", () => {
+Deno.test("removeOwnFile() removes only the file it wrote: not a link, a directory or a replacement put there since", () => {
   const dir = temporaryDirectory();
   try {
+    const flag = `${dir}/flag`;
+    const written = writeFileAtomic(flag, "ours\n");
+    assert.equal(removeOwnFile(flag, written), "removed");
+    assert.equal(removeOwnFile(flag, written), "absent");
+    const again = writeFileAtomic(flag, "ours\n");
+    Deno.removeSync(flag);
+    Deno.writeTextFileSync(flag, "someone else's\n");
+    assert.equal(removeOwnFile(flag, again), "not-ours");
+    assert.equal(Deno.readTextFileSync(flag), "someone else's\n");
+    Deno.removeSync(flag);
     Deno.writeTextFileSync(`${dir}/target`, "x");
-    Deno.symlinkSync(`${dir}/target`, `${dir}/flag`);
-    assert.equal(removeFileDurably(`${dir}/flag`), true);
+    Deno.symlinkSync(`${dir}/target`, flag);
+    assert.equal(removeOwnFile(flag, again), "not-ours");
+    Deno.removeSync(flag);
+    Deno.mkdirSync(flag);
+    assert.equal(removeOwnFile(flag, again), "not-ours");
+    assert.ok(Deno.statSync(flag).isDirectory, "a directory is never removed");
     assert.equal(Deno.readTextFileSync(`${dir}/target`), "x");
-    assert.equal(removeFileDurably(`${dir}/flag`), false);
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }

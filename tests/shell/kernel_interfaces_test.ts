@@ -2,6 +2,9 @@
 import assert from "node:assert/strict";
 import { KernelLogReader } from "../../src/shell/kernel_log_reader.ts";
 import { Reserve, ReserveError } from "../../src/shell/reserve.ts";
+import { describeMachine } from "../../src/core/machine.ts";
+
+const machine = describeMachine(() => undefined);
 import { readStatusBytes } from "../../src/shell/procfs.ts";
 import { privilegedTest, ROOT } from "../helpers/privilege.ts";
 import { waitFor } from "../helpers/daemon.ts";
@@ -13,7 +16,7 @@ privilegedTest(
   [ROOT],
   () => {
     const before = readStatusBytes("self", "VmLck") ?? 0;
-    const reserve = new Reserve();
+    const reserve = new Reserve(machine);
     try {
       reserve.create(8 * MIB);
       assert.equal(reserve.bytes, 8 * MIB);
@@ -27,7 +30,7 @@ privilegedTest(
 );
 
 Deno.test("a reserve larger than the address space is a ReserveError that says what to do", () => {
-  const reserve = new Reserve();
+  const reserve = new Reserve(machine);
   assert.throws(
     () => reserve.create(2 ** 52),
     (error: Error) =>
@@ -42,19 +45,19 @@ privilegedTest(
   async () => {
     const marker = `oomwatch-test-${crypto.randomUUID()}`;
     Deno.writeTextFileSync("/dev/kmsg", `${marker} before\n`);
-    const reader = KernelLogReader.open();
+    const reader = KernelLogReader.open("/dev/kmsg");
     try {
       assert.deepEqual(
-        reader.drain().filter((r) => r.message.includes(marker)),
+        reader.drain().filter((r) => r.text.includes(marker)),
         [],
       );
       Deno.writeTextFileSync("/dev/kmsg", `${marker} after\n`);
       const records = await waitFor("the record", () => {
-        const found = reader.drain().filter((r) => r.message.includes(marker));
+        const found = reader.drain().filter((r) => r.text.includes(marker));
         return found.length > 0 ? found : undefined;
       });
       assert.equal(records.length, 1);
-      assert.equal(records[0].message, `${marker} after`);
+      assert.equal(records[0].text, `${marker} after`);
       assert.notEqual(
         records[0].facility,
         0,

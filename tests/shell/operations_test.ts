@@ -168,7 +168,7 @@ privilegedTest(
       assert.equal(result.code, 2);
       assert.match(
         result.stdout,
-        /crash flag .* went down during an OOM episode; daemon not running/,
+        /crash flag .* went down during an OOM episode \(once looked at: oomwatch ack\); daemon not running/,
       );
     }),
 );
@@ -353,7 +353,7 @@ privilegedTest(
   [ROOT, MEMCG],
   () =>
     withScenario(48 * 1024 * 1024, async ({ start, cgroup }) => {
-      const kernelLog = KernelLogReader.open();
+      const kernelLog = KernelLogReader.open("/dev/kmsg");
       try {
         const daemon = start(["--bufsize", "8", "--memcg-oom"], {
           env: { JOURNAL_STREAM: "8:12345" },
@@ -362,7 +362,9 @@ privilegedTest(
         await daemon.waitForLog(/started \(pid/);
         assert.match(daemon.log, /^<6>\[oomwatch\] started \(pid/m);
         await cgroup.runHog();
-        await daemon.waitForLog(/^<4>\[reserve\] reserve of 8 MiB released/m);
+        await daemon.waitForLog(
+          /^<4>\[oomwatch\.reserve\] reserve of 8 MiB released/m,
+        );
         assert.doesNotMatch(
           daemon.log,
           /^\d{4}-\d\d-\d\dT/m,
@@ -370,7 +372,7 @@ privilegedTest(
         );
         const records = await waitFor("the kernel log line", () => {
           const found = kernelLog.drain().filter((r) =>
-            r.message.startsWith("oomwatch: reserve of 8 MiB released")
+            r.text.startsWith("oomwatch: reserve of 8 MiB released")
           );
           return found.length > 0 ? found : undefined;
         });
@@ -480,7 +482,7 @@ privilegedTest(
       await daemon.waitForLocked(8);
       await cgroup.runHog();
       await daemon.waitForLog(
-        /\[exec-on-oom\] 'echo broken >&2; exit 7' failed \(exit 7\): broken/,
+        /\[oomwatch\.exec-on-oom\] 'echo broken >&2; exit 7' failed \(exit 7\): broken/,
       );
       assert.equal(
         daemon.lockedMiB(),

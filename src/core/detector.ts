@@ -1,0 +1,266 @@
+/**
+ * The detector: which observations are OOM signals. Data in, decisions out,
+ * like the watchdog it feeds:
+ * - a kill from a witness that names its scope is a signal when global, or
+ *   when memcg and the `memcg_oom` policy takes it ({@link memcgKillIsSignal});
+ * - the `oom_kill` counter is reconciled with the kernel log
+ *   ({@link KillLedger}); a kill the log did not explain is judged by the
+ *   documented fallback from the lowest MemAvailable of the last seconds;
+ * - memory pressure is a signal when the stalled share reaches `psi_full`;
+ * - memcg kills that are not signals are counted and summed up in at most one
+ *   log line a minute.
+ *
+ * @module
+ */
+
+import type { Config, MemcgOomPolicy } from "./config.ts";
+import { fallbackScope, KillLedger } from "./kill_ledger.ts";
+import type { KillObservation } from "./kill_correlator.ts";
+import type { Meminfo } from "./meminfo.ts";
+import { StallMeter, stallSignal } from "./pressure.ts";
+import type { OomSignal } from "./watchdog.ts";
+
+/** How far back the fallback looks for the lowest MemAvailable. */
+export const FALLBACK_MEMORY_WINDOW_MS = 10_000;
+/** At most one summary of memcg kills that are not signals, this often. */
+export const MEMCG_SUMMARY_INTERVAL_MS = 60_000;
+/** Cgroups named in a memcg summary, busiest first. */
+const SUMMARY_CGROUPS = 3;
+
+/** The parameters the detector decides with. */
+export type DetectorConfig = Pick<Config, "memcgOom" | "psiFull" | "psiWindow">;
+
+/**
+ * Whether a memcg kill in `memcg` is an OOM signal under `policy`: under
+ * prefixes, only a kill whose OOM-ing cgroup is known and lies at or below
+ * one of them (path components, so `/a/b` covers `/a/b/c`, not `/a/bc`).
+ *
+ * @example
+ * ```ts
+ * memcgKillIsSignal({ kind: "prefixes", prefixes: ["/system.slice/db.service"] }, "/system.slice/db.service/x"); // true
+ * ```
+ */
+export function memcgKillIsSignal(
+  policy: MemcgOomPolicy,
+  memcg: string | undefined,
+): boolean {
+  switch (policy.kind) {
+    case "none":
+      return false;
+    case "all":
+      return true;
+    case "prefixes":
+      return memcg !== undefined &&
+        policy.prefixes.some((prefix) =>
+          prefix === "/" || memcg === prefix || memcg.startsWith(`${prefix}/`)
+        );
+  }
+}
+
+/** A line for the log, as the detector wants it said. */
+export interface DetectorLog {
+  level: "debug" | "info" | "warn";
+  message: string;
+}
+
+/** What one observation amounted to. */
+export interface Detection {
+  signals: OomSignal[];
+  logs: DetectorLog[];
+}
+
+/** Kills and stalls seen since the daemon started. */
+export interface DetectorCounters {
+  globalOomKills: number;
+  memcgOomKills: number;
+  stalls: number;
+}
+
+function describeKill(kill: KillObservation): string {
+  const victim = kill.victim
+    ? `${kill.victim.name} (pid ${kill.victim.pid})`
+    : "unknown victim";
+  const where = kill.memcg
+    ? ` in ${kill.memcg}`
+    : kill.scope === "memcg" && kill.source !== "oom_kill counter"
+    ? " in an unidentified cgroup"
+    : "";
+  return `${victim}${where} (from the ${kill.source})`;
+}
+
+/** Turns observations into OOM signals; see the module's rules. */
+export class Detector {
+  #config: DetectorConfig;
+  #ledger: KillLedger;
+  #stall: StallMeter;
+  #memory: { atMs: number; memAvailable: number; memTotal: number }[] = [];
+  #lastShare: number | null = null;
+  #counters: DetectorCounters = {
+    globalOomKills: 0,
+    memcgOomKills: 0,
+    stalls: 0,
+  };
+  /** memcg kills that were not signals, by cgroup, since the last summary. */
+  #unsummed = new Map<string, number>();
+  #summaryDueMs: number | null = null;
+  #lastSummaryMs = -Infinity;
+
+  /** `counterAtStart`: `oom_kill` when watching began (null: unreadable). */
+  constructor(config: DetectorConfig, counterAtStart: number | null) {
+    this.#config = config;
+    this.#ledger = new KillLedger(counterAtStart ?? 0);
+    this.#stall = new StallMeter(config.psiWindow);
+  }
+
+  /** New parameters (a reload); a new window starts the stall meter over. */
+  configure(config: DetectorConfig): void {
+    if (config.psiWindow !== this.#config.psiWindow) {
+      this.#stall = new StallMeter(config.psiWindow);
+    }
+    this.#config = config;
+  }
+
+  get counters(): Readonly<DetectorCounters> {
+    return this.#counters;
+  }
+
+  /** The last stalled share measured (percent), or null. */
+  get lastShare(): number | null {
+    return this.#lastShare;
+  }
+
+  /** Whether the counter shows a kill the log has yet to explain. */
+  get killPending(): boolean {
+    return this.#ledger.pending;
+  }
+
+  /** A kill that a witness described (kernel log, tracepoint). */
+  kill(kill: KillObservation, nowMs: number): Detection {
+    if (kill.source !== "oom_kill counter") this.#ledger.logged();
+    return this.#judge(kill, nowMs);
+  }
+
+  /**
+   * A reading of `oom_kill`, taken after the kernel log was drained.
+   * `logReadable` false: every new kill is judged by the fallback at once.
+   */
+  counter(value: number, nowMs: number, logReadable: boolean): Detection {
+    const unexplained = this.#ledger.counter(value, nowMs, logReadable);
+    const detection: Detection = { signals: [], logs: [] };
+    for (let i = 0; i < unexplained; i++) {
+      const judged = this.#judge(this.#fallbackKill(nowMs), nowMs);
+      detection.signals.push(...judged.signals);
+      detection.logs.push(...judged.logs);
+    }
+    return detection;
+  }
+
+  /** A reading of /proc/meminfo. */
+  memory(info: Meminfo, nowMs: number): void {
+    this.#memory.push({ atMs: nowMs, ...info });
+    // Keep the window, and always the reading before the newest.
+    while (
+      this.#memory.length > 2 &&
+      nowMs - this.#memory[0].atMs > FALLBACK_MEMORY_WINDOW_MS
+    ) {
+      this.#memory.shift();
+    }
+  }
+
+  /** A reading of PSI memory `full total`; a stall signal when it says so. */
+  pressure(fullTotalMicros: number, nowMs: number): Detection {
+    const share = this.#stall.add(nowMs, fullTotalMicros);
+    this.#lastShare = share;
+    const signal = stallSignal(
+      share,
+      this.#config.psiFull,
+      this.#config.psiWindow,
+    );
+    if (signal === null) return { signals: [], logs: [] };
+    this.#counters.stalls += 1;
+    return { signals: [signal], logs: [] };
+  }
+
+  /** The passing of time: a memcg summary when one is due. */
+  tick(nowMs: number): Detection {
+    if (this.#summaryDueMs === null || nowMs < this.#summaryDueMs) {
+      return { signals: [], logs: [] };
+    }
+    this.#summaryDueMs = null;
+    this.#lastSummaryMs = nowMs;
+    const total = [...this.#unsummed.values()].reduce((a, b) => a + b, 0);
+    const busiest = [...this.#unsummed].sort((a, b) => b[1] - a[1])
+      .slice(0, SUMMARY_CGROUPS).map(([cgroup, count]) => `${cgroup} ${count}`)
+      .join(", ");
+    this.#unsummed.clear();
+    return {
+      signals: [],
+      logs: [{
+        level: "info",
+        message: `${total} more memcg OOM kill(s) in the last ${
+          MEMCG_SUMMARY_INTERVAL_MS / 1000
+        } s, not OOM signals (busiest: ${busiest}); ${this.#counters.memcgOomKills} since start`,
+      }],
+    };
+  }
+
+  /** When {@link tick} has a summary to give, or null. */
+  nextDeadlineMs(): number | null {
+    return this.#summaryDueMs;
+  }
+
+  #fallbackKill(nowMs: number): KillObservation {
+    const recent = this.#memory.filter((reading) =>
+      nowMs - reading.atMs <= FALLBACK_MEMORY_WINDOW_MS
+    );
+    const readings = recent.length > 0 ? recent : this.#memory.slice(-1);
+    const lowest = Math.min(...readings.map((r) => r.memAvailable));
+    const memTotal = readings.at(-1)?.memTotal ?? Infinity;
+    return {
+      scope: fallbackScope(lowest, memTotal),
+      source: "oom_kill counter",
+    };
+  }
+
+  #judge(kill: KillObservation, nowMs: number): Detection {
+    if (kill.scope === "global") this.#counters.globalOomKills += 1;
+    else this.#counters.memcgOomKills += 1;
+    if (
+      kill.scope === "memcg" &&
+      !memcgKillIsSignal(this.#config.memcgOom, kill.memcg)
+    ) {
+      return { signals: [], logs: this.#notASignal(kill, nowMs) };
+    }
+    const signal: OomSignal = {
+      kind: kill.scope === "memcg" ? "memcg-oom" : "global-oom",
+      detail: `kill of ${describeKill(kill)}`,
+    };
+    if (kill.victim) {
+      signal.victim = `${kill.victim.name} (pid ${kill.victim.pid})`;
+    }
+    if (kill.kernelMicros !== undefined) {
+      signal.kernelMicros = kill.kernelMicros;
+    }
+    return { signals: [signal], logs: [] };
+  }
+
+  /** The first memcg kill in a minute is logged; later ones are summed up. */
+  #notASignal(kill: KillObservation, nowMs: number): DetectorLog[] {
+    if (nowMs - this.#lastSummaryMs >= MEMCG_SUMMARY_INTERVAL_MS) {
+      this.#lastSummaryMs = nowMs;
+      const hint = this.#config.memcgOom.kind === "prefixes"
+        ? "outside the --memcg-oom cgroups"
+        : "--memcg-oom makes it one";
+      return [{
+        level: "info",
+        message: `memcg OOM kill of ${
+          describeKill(kill)
+        }: not an OOM signal (${hint}); more within a minute are summed up`,
+      }];
+    }
+    const cgroup = kill.memcg ?? "unidentified cgroup";
+    this.#unsummed.set(cgroup, (this.#unsummed.get(cgroup) ?? 0) + 1);
+    this.#summaryDueMs ??= this.#lastSummaryMs + MEMCG_SUMMARY_INTERVAL_MS;
+    return [];
+  }
+}

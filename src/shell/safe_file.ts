@@ -1,0 +1,416 @@
+/**
+ * The one way oomwatch opens files. It runs as root among paths that other
+ * users (or a broken system) may have put something at, so:
+ *
+ * - reads open with O_NONBLOCK (a FIFO planted at a path cannot block the
+ *   open), O_NOFOLLOW where no symlink is expected, then fstat: anything but
+ *   a regular file is refused, naming the path and what stands there; and a
+ *   size cap (1 MiB unless the caller says otherwise) ends reads that would
+ *   never end;
+ * - writes go through a temporary file created O_EXCL|O_NOFOLLOW under an
+ *   unpredictable name (retried on EEXIST, so planted names cannot block
+ *   them), fsynced, then renamed over the path, which replaces a symlink
+ *   there instead of following it; a directory, FIFO, socket or device at
+ *   the path is refused, never replaced;
+ * - removal removes only the regular file this process wrote (same device
+ *   and inode), never a directory, never what someone put there since.
+ *
+ * @module
+ */
+
+import {
+  closeFd,
+  type FileInfo,
+  LibcError,
+  makeDirectory,
+  O,
+  openPath,
+  readNonBlocking,
+  renamePath,
+  S_IF,
+  statFd,
+  statPath,
+  syncFd,
+  unlinkPath,
+  writeFd,
+} from "../../ffi/libc.ts";
+import { basename, dirname } from "../core/paths.ts";
+
+const MIB = 1024 * 1024;
+/** A config, status or crash flag file larger than this is refused. */
+export const DEFAULT_MAX_BYTES = MIB;
+const TEMPORARY_ATTEMPTS = 16;
+
+/** A path that holds something oomwatch will not read or write. */
+export class FileRefused extends Error {
+  readonly path: string;
+  constructor(path: string, why: string) {
+    super(`${path} ${why}`);
+    this.name = "FileRefused";
+    this.path = path;
+  }
+}
+
+/** "a FIFO", "a directory", … for the message that refuses it. */
+export function describeFileType(type: number): string {
+  switch (type) {
+    case S_IF.REG:
+      return "a regular file";
+    case S_IF.DIR:
+      return "a directory";
+    case S_IF.FIFO:
+      return "a FIFO";
+    case S_IF.CHR:
+      return "a character device";
+    case S_IF.BLK:
+      return "a block device";
+    case S_IF.SOCK:
+      return "a socket";
+    case S_IF.LNK:
+      return "a symbolic link";
+    default:
+      return "a file of unknown type";
+  }
+}
+
+/** Whether `error` says the path does not exist. */
+export function isNotFound(error: unknown): boolean {
+  return error instanceof LibcError && error.code === "ENOENT";
+}
+
+/**
+ * The file this process wrote: its device and inode, and its text. Inode
+ * numbers are reused at once after a removal (seen on tmpfs), so the text
+ * too must match before a file is taken for the one written.
+ */
+export interface FileIdentity {
+  dev: string;
+  ino: bigint;
+  text: string;
+}
+
+export interface ReadOptions {
+  /** Larger files are refused (default 1 MiB). */
+  maxBytes?: number;
+  /** Follow a symlink at the path (a config file may be one); default false. */
+  followSymlink?: boolean;
+}
+
+let decoder: TextDecoder | null = null;
+
+function openChecked(
+  path: string,
+  flags: number,
+  follow: boolean,
+  allowed: readonly number[],
+  mode = 0,
+): number {
+  let fd: number;
+  try {
+    fd = openPath(
+      path,
+      flags | O.NONBLOCK | O.NOCTTY | (follow ? 0 : O.NOFOLLOW),
+      mode,
+    );
+  } catch (error) {
+    if (error instanceof LibcError && error.code === "ELOOP" && !follow) {
+      throw new FileRefused(
+        path,
+        "is a symbolic link, which oomwatch does not follow here",
+      );
+    }
+    throw error;
+  }
+  const info = statFd(fd);
+  if (!allowed.includes(info.type)) {
+    closeFd(fd);
+    throw new FileRefused(
+      path,
+      `is ${describeFileType(info.type)}, not a regular file`,
+    );
+  }
+  return fd;
+}
+
+/** Reads every byte of an open regular file, up to `maxBytes`. */
+function readAll(fd: number, path: string, maxBytes: number): Uint8Array {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const buffer = new Uint8Array(Math.min(64 * 1024, maxBytes + 1));
+  while (true) {
+    const result = readNonBlocking(fd, buffer);
+    // A regular file never says EAGAIN; should one ever, give up, never spin.
+    if (result.kind === "again") throw new FileRefused(path, "would block");
+    if (result.kind === "error") throw result.error;
+    if (result.bytes === 0) break;
+    total += result.bytes;
+    if (total > maxBytes) {
+      throw new FileRefused(
+        path,
+        `is larger than ${
+          maxBytes >= MIB ? `${maxBytes / MIB} MiB` : `${maxBytes} bytes`
+        }, more than oomwatch reads`,
+      );
+    }
+    chunks.push(buffer.slice(0, result.bytes));
+  }
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return bytes;
+}
+
+/**
+ * The text of the regular file at `path`. Throws {@link FileRefused} for
+ * anything else there (a FIFO, a device, a directory, a symlink unless
+ * `followSymlink`, a file over the cap) and LibcError for what open(2) says
+ * (ENOENT, EACCES; see {@link isNotFound}).
+ */
+export function readRegularFile(
+  path: string,
+  { maxBytes = DEFAULT_MAX_BYTES, followSymlink = false }: ReadOptions = {},
+): string {
+  const fd = openChecked(path, O.RDONLY, followSymlink, [S_IF.REG]);
+  try {
+    decoder ??= new TextDecoder();
+    return decoder.decode(readAll(fd, path, maxBytes));
+  } finally {
+    closeFd(fd);
+  }
+}
+
+/** What stands at `path` itself (a symlink is not followed), or null. */
+export function statLink(path: string): FileInfo | null {
+  try {
+    return statPath(path, false);
+  } catch (error) {
+    if (isNotFound(error)) return null;
+    throw error;
+  }
+}
+
+/** 16 hex digits from the kernel's random source: a name nobody can plant in advance. */
+export function randomSuffix(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(8));
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0"))
+    .join("");
+}
+
+/** fsyncs a directory so a rename or unlink in it survives a crash. */
+export function syncDirectory(directory: string): void {
+  const fd = openPath(directory, O.RDONLY | O.DIRECTORY);
+  try {
+    syncFd(fd);
+  } finally {
+    closeFd(fd);
+  }
+}
+
+export interface WriteOptions {
+  /** Permission bits of a new file (the umask applies); default 0644. */
+  mode?: number;
+  /**
+   * fsync the file and its directory (default). `false` keeps only the
+   * atomicity, for files rewritten every heartbeat in /run.
+   */
+  durable?: boolean;
+}
+
+/**
+ * Writes `text` to `path` atomically: readers see the old file or the new
+ * one, never half of one, and (durable) after a crash the new one is on
+ * disk. Returns the identity of the file written, for
+ * {@link removeOwnFile}. Throws {@link FileRefused} when something other
+ * than a regular file or a symlink stands at `path`.
+ */
+export function writeFileAtomic(
+  path: string,
+  text: string,
+  { mode = 0o644, durable = true }: WriteOptions = {},
+): FileIdentity {
+  const present = statLink(path);
+  if (present && present.type !== S_IF.REG && present.type !== S_IF.LNK) {
+    throw new FileRefused(
+      path,
+      `is ${
+        describeFileType(present.type)
+      }; oomwatch writes only a regular file there and leaves this alone`,
+    );
+  }
+  const directory = dirname(path);
+  let temporary = "";
+  let fd = -1;
+  for (let attempt = 0; fd < 0; attempt++) {
+    temporary = `${directory}/.${basename(path)}.${randomSuffix()}.tmp`;
+    try {
+      fd = openPath(
+        temporary,
+        O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW | O.NONBLOCK,
+        mode,
+      );
+    } catch (error) {
+      const taken = error instanceof LibcError && error.code === "EEXIST";
+      if (!taken || attempt + 1 >= TEMPORARY_ATTEMPTS) throw error;
+    }
+  }
+  let identity: FileIdentity;
+  try {
+    writeFd(fd, new TextEncoder().encode(text));
+    if (durable) syncFd(fd);
+    const info = statFd(fd);
+    identity = { dev: info.dev, ino: info.ino, text };
+    closeFd(fd);
+    fd = -1;
+    renamePath(temporary, path);
+  } catch (error) {
+    if (fd >= 0) closeFd(fd);
+    try {
+      unlinkPath(temporary); // ours: created with O_EXCL above
+    } catch {
+      // already renamed, or never there
+    }
+    throw error;
+  }
+  if (durable) syncDirectory(directory);
+  return identity;
+}
+
+/** Whether `path` is still the regular file described by `identity`. */
+export function isOwnFile(path: string, identity: FileIdentity): boolean {
+  const present = statLink(path);
+  if (
+    present === null || present.type !== S_IF.REG ||
+    present.dev !== identity.dev || present.ino !== identity.ino
+  ) return false;
+  try {
+    return readRegularFile(path, {
+      maxBytes: Math.max(DEFAULT_MAX_BYTES, identity.text.length * 4),
+    }) === identity.text;
+  } catch {
+    return false; // replaced by something unreadable: not ours
+  }
+}
+
+/** What {@link removeOwnFile} found. */
+export type Removal = "removed" | "absent" | "not-ours";
+
+/**
+ * Removes `path` only if it is still the regular file this process wrote
+ * (`identity` from {@link writeFileAtomic}), durably. Anything else there —
+ * a file someone put in its place, a directory, a link — is left alone.
+ */
+export function removeOwnFile(path: string, identity: FileIdentity): Removal {
+  const present = statLink(path);
+  if (present === null) return "absent";
+  if (!isOwnFile(path, identity)) return "not-ours";
+  unlinkPath(path);
+  syncDirectory(dirname(path));
+  return "removed";
+}
+
+/**
+ * Appends one record to `path` (the kernel log or the SysRq trigger, or the
+ * file a test gives in their place), which must be a character device or a
+ * regular file; with `create`, a missing regular file is made (mode 0600).
+ */
+export function appendRecord(
+  path: string,
+  bytes: Uint8Array,
+  { create = false }: { create?: boolean } = {},
+): void {
+  const fd = openChecked(
+    path,
+    O.WRONLY | O.APPEND | (create ? O.CREAT : 0),
+    false,
+    [S_IF.CHR, S_IF.REG],
+    0o600,
+  );
+  try {
+    writeFd(fd, bytes);
+  } finally {
+    closeFd(fd);
+  }
+}
+
+/**
+ * Creates `path` and its missing parents with `mode` (0755: others may read
+ * the status, nobody else may write there).
+ */
+export function ensureDirectory(path: string, mode = 0o755): void {
+  const present = statLinkFollowing(path);
+  if (present?.type === S_IF.DIR) return;
+  if (present) {
+    throw new FileRefused(
+      path,
+      `is ${describeFileType(present.type)}, not a directory`,
+    );
+  }
+  const parent = dirname(path);
+  if (parent !== path) ensureDirectory(parent, mode);
+  try {
+    makeDirectory(path, mode);
+  } catch (error) {
+    if (!(error instanceof LibcError && error.code === "EEXIST")) throw error;
+  }
+}
+
+function statLinkFollowing(path: string): FileInfo | null {
+  try {
+    return statPath(path, true);
+  } catch (error) {
+    if (isNotFound(error)) return null;
+    throw error;
+  }
+}
+
+/** Who besides root may write in a directory with `info`, or null for nobody. */
+function otherWriters(info: FileInfo): string | null {
+  if (info.uid !== 0) return `its owner, uid ${info.uid}`;
+  if ((info.permissions & 0o002) !== 0) return "everyone";
+  if ((info.permissions & 0o020) !== 0) return "its group";
+  return null;
+}
+
+function modeText(info: FileInfo): string {
+  return info.permissions.toString(8).padStart(4, "0");
+}
+
+/**
+ * Why `directory` is not safe for root's own files, or null when it is: it
+ * must be owned by root and writable by nobody else, and so must every
+ * directory above it unless it is sticky and root's (as /tmp: there nobody
+ * can rename what root put in it). The rule of sshd's StrictModes.
+ */
+export function unsafeDirectory(directory: string): string | null {
+  for (let path = directory, first = true;; first = false) {
+    const info = statLinkFollowing(path);
+    if (info === null) return `${path} does not exist`;
+    const writers = otherWriters(info);
+    const sticky = (info.permissions & 0o1000) !== 0 && info.uid === 0;
+    if (writers !== null && (first || !sticky)) {
+      return `${path} (mode ${modeText(info)}) is writable by ${writers}`;
+    }
+    const parent = dirname(path);
+    if (parent === path) return null;
+    path = parent;
+  }
+}
+
+/**
+ * Why others than root could replace files in `directory` (writable by
+ * them and not sticky), or null: the crash flag's directory is then
+ * unsafe, though oomwatch still writes there.
+ */
+export function writableByOthers(directory: string): string | null {
+  const info = statLinkFollowing(directory);
+  if (info === null || (info.permissions & 0o1000) !== 0) return null;
+  const writers = otherWriters(info);
+  return writers === null
+    ? null
+    : `${directory} (mode ${
+      modeText(info)
+    }) is writable by ${writers} and not sticky`;
+}
