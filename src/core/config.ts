@@ -10,6 +10,18 @@
  */
 
 import { UsageError } from "./errors.ts";
+import {
+  absolutePath,
+  decimal,
+  memcgPolicy,
+  oneOf,
+  type Parser,
+  printFlag,
+  printMemcgPolicy,
+  shellCommand,
+  wholeNumber,
+  zeroOrOne,
+} from "./config_values.ts";
 
 /** What the daemon does when an OOM episode outlasts `gracetime`. */
 export type PanicAction = "panic" | "reboot" | "poweroff" | "none";
@@ -87,8 +99,6 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   logLevel: "info",
 };
 
-type Parser<T> = (raw: string) => T | undefined;
-
 /** One parameter: its canonical (oom_ext, underscore) name, rule and printer. */
 interface Parameter<K extends keyof Config> {
   name: string;
@@ -99,75 +109,6 @@ interface Parameter<K extends keyof Config> {
   print?: (value: Config[K]) => string;
   /** Also accepted as a bare flag (`--memcg-oom`), meaning this value. */
   bare?: string;
-}
-
-function wholeNumber(min: number, max: number): Parser<number> {
-  return (raw) => {
-    if (!/^\d+$/.test(raw.trim())) return undefined;
-    const value = Number(raw.trim());
-    return value >= min && value <= max ? value : undefined;
-  };
-}
-
-function decimal(min: number, max: number): Parser<number> {
-  return (raw) => {
-    if (!/^\d+(\.\d+)?$/.test(raw.trim())) return undefined;
-    const value = Number(raw.trim());
-    return value >= min && value <= max ? value : undefined;
-  };
-}
-
-function oneOf<T extends string>(values: readonly T[]): Parser<T> {
-  return (raw) => values.find((value) => value === raw.trim());
-}
-
-const zeroOrOne: Parser<boolean> = (raw) => {
-  const text = raw.trim();
-  if (text === "1") return true;
-  if (text === "0") return false;
-  return undefined;
-};
-
-const printFlag = (value: boolean): string => value ? "1" : "0";
-
-/** No control characters: a path is printed in logs and status files. */
-function isAbsoluteFilePath(text: string): boolean {
-  return text.startsWith("/") && !text.endsWith("/") &&
-    // deno-lint-ignore no-control-regex
-    !/[\x00-\x1f\x7f]/.test(text);
-}
-
-const absolutePath: Parser<string> = (raw) => {
-  const text = raw.trim();
-  return isAbsoluteFilePath(text) ? text : undefined;
-};
-
-/**
- * `0`, `1`, or comma-separated cgroup paths as the kernel log names them
- * (`/system.slice/db.service`): each absolute, without a trailing slash.
- */
-const memcgPolicy: Parser<MemcgOomPolicy> = (raw) => {
-  const text = raw.trim();
-  if (text === "0") return { kind: "none" };
-  if (text === "1") return { kind: "all" };
-  const prefixes = text.split(",").map((part) => part.trim());
-  const valid = prefixes.every((prefix) =>
-    prefix === "/" || isAbsoluteFilePath(prefix)
-  );
-  return valid && prefixes.length > 0
-    ? { kind: "prefixes", prefixes }
-    : undefined;
-};
-
-function printMemcgPolicy(policy: MemcgOomPolicy): string {
-  switch (policy.kind) {
-    case "none":
-      return "0";
-    case "all":
-      return "1";
-    case "prefixes":
-      return policy.prefixes.join(",");
-  }
 }
 
 const DAY = 86_400;
@@ -251,8 +192,7 @@ const PARAMETERS: { readonly [K in keyof Config]: Parameter<K> } = {
   execOnOom: {
     name: "exec_on_oom",
     allowed: "a shell command on one line (run with sh -c), or empty for none",
-    // deno-lint-ignore no-control-regex
-    parse: (raw) => /[\x00\n\r]/.test(raw) ? undefined : raw.trim(),
+    parse: shellCommand,
   },
   logLevel: {
     name: "log_level",

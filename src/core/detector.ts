@@ -18,7 +18,7 @@ import { fallbackScope, KillLedger } from "./kill_ledger.ts";
 import type { KillObservation } from "./kill_correlator.ts";
 import type { Meminfo } from "./meminfo.ts";
 import { StallMeter, stallSignal } from "./pressure.ts";
-import type { OomSignal } from "./watchdog.ts";
+import type { OomSignal } from "./episode.ts";
 
 /** How far back the fallback looks for the lowest MemAvailable. */
 export const FALLBACK_MEMORY_WINDOW_MS = 10_000;
@@ -26,6 +26,13 @@ export const FALLBACK_MEMORY_WINDOW_MS = 10_000;
 export const MEMCG_SUMMARY_INTERVAL_MS = 60_000;
 /** Cgroups named in a memcg summary, busiest first. */
 const SUMMARY_CGROUPS = 3;
+
+/** What a source saw (src/shell/sources/). */
+export type Observation =
+  | { kind: "kill"; kill: KillObservation }
+  | { kind: "oom-kill-counter"; value: number }
+  | { kind: "memory"; info: Meminfo }
+  | { kind: "pressure"; fullTotalMicros: number };
 
 /** The parameters the detector decides with. */
 export type DetectorConfig = Pick<Config, "memcgOom" | "psiFull" | "psiWindow">;
@@ -132,6 +139,36 @@ export class Detector {
   /** Whether the counter shows a kill the log has yet to explain. */
   get killPending(): boolean {
     return this.#ledger.pending;
+  }
+
+  /** The last memory figures read, or null before the first. */
+  get memoryNow(): Meminfo | null {
+    const last = this.#memory.at(-1);
+    return last
+      ? { memTotal: last.memTotal, memAvailable: last.memAvailable }
+      : null;
+  }
+
+  /**
+   * One observation. `killWitness`: whether a source reports each kill as it
+   * happens (else the counter's kills are judged by the fallback at once).
+   */
+  observe(
+    observation: Observation,
+    nowMs: number,
+    killWitness: boolean,
+  ): Detection {
+    switch (observation.kind) {
+      case "kill":
+        return this.kill(observation.kill, nowMs);
+      case "oom-kill-counter":
+        return this.counter(observation.value, nowMs, killWitness);
+      case "memory":
+        this.memory(observation.info, nowMs);
+        return { signals: [], logs: [] };
+      case "pressure":
+        return this.pressure(observation.fullTotalMicros, nowMs);
+    }
   }
 
   /** A kill that a witness described (kernel log, tracepoint). */

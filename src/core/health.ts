@@ -7,6 +7,7 @@
  */
 
 import type { DaemonStatus } from "./status.ts";
+import { formatMiB } from "./units.ts";
 
 /** A crash flag found on disk: at the configured path or kept aside. */
 export interface CrashFlagFact {
@@ -40,10 +41,6 @@ export interface HealthFacts {
 export interface HealthVerdict {
   code: number;
   line: string;
-}
-
-function mib(bytes: number): string {
-  return `${Math.round(bytes / 1024 / 1024 * 100) / 100} MiB`;
 }
 
 /** A heartbeat older than this many heartbeats (plus 2 s of slack) is stale. */
@@ -111,7 +108,7 @@ export function judgeHealth(facts: HealthFacts): HealthVerdict {
       findings.push({
         code: CRITICAL,
         text: `reserve of ${
-          mib(status.reserve.heldBytes)
+          formatMiB(status.reserve.heldBytes)
         } should be locked but the kernel shows no such locked mapping in pid ${status.pid}`,
       });
     }
@@ -147,7 +144,7 @@ export function judgeHealth(facts: HealthFacts): HealthVerdict {
     if (findings.length === 0) {
       const reserve = status.state === "reserve-disabled"
         ? "no reserve configured"
-        : `reserve ${mib(status.reserve.heldBytes)} locked${
+        : `reserve ${formatMiB(status.reserve.heldBytes)} locked${
           facts.reserveLocked === null ? " (not verified: run as root)" : ""
         }`;
       findings.push({

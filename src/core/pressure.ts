@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { OomSignal } from "./watchdog.ts";
+import type { OomSignal } from "./episode.ts";
 
 /** One line of a PSI file: averages in percent, `total` in microseconds. */
 export interface PressureLine {

@@ -8,7 +8,7 @@
  */
 
 import { type Problem, PROBLEM_IDS } from "./problems.ts";
-import { type Episode, type Phase, PHASES } from "./watchdog.ts";
+import { type Episode, type Phase, PHASES } from "./episode.ts";
 
 /** The daemon's states: the watchdog's phases, and `stopped` after a clean exit. */
 export const STATES = ["stopped", ...PHASES] as const;

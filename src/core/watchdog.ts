@@ -24,130 +24,21 @@
  * @module
  */
 
-import type { Config, PanicAction } from "./config.ts";
-
-/** The kinds of OOM signal. */
-export type SignalKind = "global-oom" | "memcg-oom" | "memory-stall";
-
-/** One observation that the machine is in an OOM state. */
-export interface OomSignal {
-  kind: SignalKind;
-  /** For a person: `python3 (pid 1767)`, `full stall 72% of 10 s`. */
-  detail: string;
-  /** The OOM victim, when the kernel log named it. */
-  victim?: string;
-  /** When the kernel reported it (CLOCK_MONOTONIC µs), for the reaction latency. */
-  kernelMicros?: number;
-}
-
-/**
- * How long one OOM signal keeps the OOM state "present" for the gracetime
- * check. Kills are discrete events and PSI is sampled; a persisting OOM
- * (victims that cannot exit, a stalled machine) produces a new kill or a new
- * stalled sample well within this time, while a single kill followed by calm
- * lets the state lapse, so a machine that recovered is never panicked merely
- * because its quiet period has not yet run out.
- */
-export const SIGNAL_HOLD_MS = 3_000;
-
-/** How long to wait before retrying a re-arm that failed. */
-export const REARM_RETRY_MS = 10_000;
-
-/** How long to wait before retrying a panic action that failed. */
-export const PANIC_RETRY_MS = 10_000;
-
-/** An OOM episode as the watchdog tracks it. */
-export interface Episode {
-  /** 1 for the first episode since the daemon started. */
-  number: number;
-  startedAtMs: number;
-  lastSignalAtMs: number;
-  trigger: OomSignal;
-  signals: number;
-  /** Whether the panic action has run (it succeeds at most once an episode). */
-  panicked: boolean;
-  /** Failed attempts of the panic action in this episode. */
-  panicFailures: number;
-  /** Why the last attempt failed, while it has not succeeded. */
-  panicError: string | null;
-}
-
-/** What the daemon is doing, as operators see it: the one list of phases. */
-export const PHASES = [
-  "armed",
-  "episode",
-  "recovering",
-  "reserve-disabled",
-] as const;
-export type Phase = typeof PHASES[number];
-
-/** What the shell must do, in the order given. */
-export type Action =
-  | { kind: "release-reserve" }
-  | { kind: "create-reserve"; bytes: number }
-  | { kind: "write-crash-flag"; episode: Readonly<Episode> }
-  | { kind: "remove-crash-flag" }
-  | { kind: "panic"; action: PanicAction; episode: Readonly<Episode> }
-  /** The --exec-on-oom hook, after the release, the flag and the log. */
-  | { kind: "run-hook"; episode: Readonly<Episode> }
-  | {
-    kind: "log";
-    level: "debug" | "info" | "warn" | "error";
-    message: string;
-    /** An event that also goes to the kernel log (start, countdown, panic). */
-    critical?: boolean;
-  };
-
-/** The part of the configuration the watchdog decides with. */
-export type WatchdogConfig = Pick<
-  Config,
-  | "bufsize"
-  | "gracetime"
-  | "resettime"
-  | "crashflag"
-  | "panicAction"
-  | "execOnOom"
->;
-
-/** Memory figures for the re-arm decision, in bytes. */
-export interface MemoryObservation {
-  memTotal: number;
-  memAvailable: number;
-}
-
-const MIB = 1024 * 1024;
-
-/**
- * The room that must remain after re-creating a reserve of `bytes`: twice the
- * reserve or 5% of RAM, whichever is larger, so that re-arming cannot push a
- * machine that is still tight back into OOM.
- */
-export function rearmRoom(bytes: number, memTotal: number): number {
-  return Math.max(2 * bytes, Math.floor(memTotal * 0.05));
-}
-
-/**
- * Why a reserve of `bytes` must not be locked now, or null when it fits:
- * {@link rearmRoom} must remain available after it. The same rule holds at
- * start, on a reload that grows it, and when re-arming.
- */
-export function reserveDoesNotFit(
-  bytes: number,
-  memory: MemoryObservation,
-): string | null {
-  const room = rearmRoom(bytes, memory.memTotal);
-  if (memory.memAvailable - bytes >= room) return null;
-  return `MemAvailable is ${Math.floor(memory.memAvailable / MIB)} MiB, and ${
-    Math.ceil(room / MIB)
-  } MiB must remain free after a ${mib(bytes)} reserve`;
-}
+import {
+  type Action,
+  type Episode,
+  type OomSignal,
+  PANIC_RETRY_MS,
+  type Phase,
+  REARM_RETRY_MS,
+  SIGNAL_HOLD_MS,
+  type WatchdogConfig,
+} from "./episode.ts";
+import { type MemoryObservation, reserveDoesNotFit } from "./reserve_room.ts";
+import { formatMiB, MIB } from "./units.ts";
 
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)} s`;
-}
-
-function mib(bytes: number): string {
-  return `${Math.round(bytes / MIB * 100) / 100} MiB`;
 }
 
 /** The watchdog state machine. */
@@ -242,7 +133,7 @@ export class Watchdog {
         actions.push({ kind: "write-crash-flag", episode: { ...started } });
       }
       const released = releasing > 0
-        ? `reserve of ${mib(releasing)} released`
+        ? `reserve of ${formatMiB(releasing)} released`
         : "no reserve to release";
       const countdown = this.#config.gracetime > 0
         ? `; ${this.#config.panicAction} after ${this.#config.gracetime} s if it persists`
@@ -318,7 +209,7 @@ export class Watchdog {
       return [{
         kind: "log",
         level: "info",
-        message: `reserve of ${mib(lockedBytes)} re-armed`,
+        message: `reserve of ${formatMiB(lockedBytes)} re-armed`,
       }];
     }
     this.#rearmFailures += 1;
@@ -430,7 +321,7 @@ export class Watchdog {
       kind: "log",
       level: "warn",
       message: `re-arm of the ${
-        mib(bytes)
+        formatMiB(bytes)
       } reserve deferred: ${tooBig}; retried while memory recovers`,
     }];
   }

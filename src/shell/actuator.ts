@@ -16,8 +16,8 @@ import {
   type Episode,
   type OomSignal,
   PANIC_RETRY_MS,
-  type Watchdog,
-} from "../core/watchdog.ts";
+} from "../core/episode.ts";
+import type { Watchdog } from "../core/watchdog.ts";
 import type { CrashFlagFile } from "./crash_flag_file.ts";
 import { runExecOnOom } from "./exec_hook.ts";
 import type { Logger, ProblemLog } from "./log.ts";

@@ -34,9 +34,9 @@ import {
   removeOwnFile,
   statLink,
   syncDirectory,
-  writableByOthers,
   writeFileAtomic,
 } from "./safe_file.ts";
+import { writableByOthers } from "./directories.ts";
 
 /** A flag read from disk, or why it could not be. */
 export type FoundFlag =

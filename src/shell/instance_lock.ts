@@ -28,13 +28,8 @@ import {
 } from "../../ffi/libc.ts";
 import { describeError, RuntimeFailure } from "../core/errors.ts";
 import { dirname } from "../core/paths.ts";
-import {
-  describeFileType,
-  ensureDirectory,
-  readRegularFile,
-  statLink,
-  unsafeDirectory,
-} from "./safe_file.ts";
+import { ensureDirectory, unsafeDirectory } from "./directories.ts";
+import { describeFileType, readRegularFile, statLink } from "./safe_file.ts";
 
 /** The lock file of the daemon that keeps `statusFile`. */
 export function lockPathFor(statusFile: string): string {

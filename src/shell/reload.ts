@@ -13,13 +13,12 @@ import { type Config, describeConfig } from "../core/config.ts";
 import { describeError } from "../core/errors.ts";
 import {
   type MemoryObservation,
-  type Phase,
   reserveDoesNotFit,
-} from "../core/watchdog.ts";
+} from "../core/reserve_room.ts";
+import { MIB } from "../core/units.ts";
+import type { Phase } from "../core/episode.ts";
 import type { Logger } from "./log.ts";
 import { ReserveError } from "./reserve.ts";
-
-const MIB = 1024 * 1024;
 
 /** What a reload changes, as the daemon offers it. */
 export interface ReloadTarget {

@@ -15,9 +15,8 @@ import {
   unmap,
 } from "../../ffi/libc.ts";
 import type { Machine } from "../core/machine.ts";
+import { formatMiB, MIB } from "../core/units.ts";
 import { CAP, hasCapability, readMeminfo, readStatusBytes } from "./procfs.ts";
-
-const MIB = 1024 * 1024;
 
 /** Creating the reserve failed; the message says why and how to fix it. */
 export class ReserveError extends Error {
@@ -35,10 +34,6 @@ function formatLimit(value: bigint | null): string {
   return value % BigInt(MIB) === 0n
     ? `${value / BigInt(MIB)} MiB`
     : `${value / 1024n} KiB`;
-}
-
-function mib(bytes: number): string {
-  return `${Math.round(bytes / MIB * 100) / 100} MiB`;
 }
 
 /** The reserve of one daemon. At most one mapping at a time. */
@@ -77,7 +72,7 @@ export class Reserve {
       const allowed = Math.floor((Number(limit.soft) - locked) / MIB) * MIB;
       return new ReserveError(
         `cannot lock the ${
-          mib(bytes)
+          formatMiB(bytes)
         } reserve: mlock refused (${error.code}) because RLIMIT_MEMLOCK is ${
           formatLimit(limit.soft)
         } (hard limit ${
@@ -90,7 +85,7 @@ export class Reserve {
     }
     return new ReserveError(
       `cannot lock the ${
-        mib(bytes)
+        formatMiB(bytes)
       } reserve: mlock refused (${error.code}); MemAvailable is ${this.#availableMiB()} MiB and RLIMIT_MEMLOCK is ${
         formatLimit(limit.soft)
       }. Free memory or lower --bufsize`,
@@ -112,7 +107,7 @@ export class Reserve {
       if (!(error instanceof LibcError)) throw error;
       throw new ReserveError(
         `cannot map the ${
-          mib(bytes)
+          formatMiB(bytes)
         } reserve: mmap failed (${error.code}); MemAvailable is ${this.#availableMiB()} MiB. Free memory or lower --bufsize`,
       );
     }

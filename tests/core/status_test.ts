@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { episodeStatus } from "../../src/core/status.ts";
-import type { Episode } from "../../src/core/watchdog.ts";
+import type { Episode } from "../../src/core/episode.ts";
 
 const episode: Episode = {
   number: 2,

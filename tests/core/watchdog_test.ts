@@ -3,11 +3,11 @@ import { DEFAULT_CONFIG } from "../../src/core/config.ts";
 import {
   type Action,
   REARM_RETRY_MS,
-  rearmRoom,
   SIGNAL_HOLD_MS,
-  Watchdog,
   type WatchdogConfig,
-} from "../../src/core/watchdog.ts";
+} from "../../src/core/episode.ts";
+import { Watchdog } from "../../src/core/watchdog.ts";
+import { rearmRoom } from "../../src/core/reserve_room.ts";
 
 const MIB = 1024 * 1024;
 const GIB = 1024 * MIB;

@@ -18,7 +18,7 @@
  * @module
  */
 
-import { SIGNAL_HOLD_MS } from "../../src/core/watchdog.ts";
+import { SIGNAL_HOLD_MS } from "../../src/core/episode.ts";
 import { hasCommand } from "../helpers/privilege.ts";
 import {
   daemonLoggedAt,

@@ -7,15 +7,9 @@
  * @module
  */
 
-import type { KillObservation } from "../../core/kill_correlator.ts";
-import type { Meminfo } from "../../core/meminfo.ts";
+import type { Observation } from "../../core/detector.ts";
 
-/** What a source saw. */
-export type Observation =
-  | { kind: "kill"; kill: KillObservation }
-  | { kind: "oom-kill-counter"; value: number }
-  | { kind: "memory"; info: Meminfo }
-  | { kind: "pressure"; fullTotalMicros: number };
+export type { Observation };
 
 /** One descriptor to wait on, with the poll(2) events of interest. */
 export interface PollRequest {

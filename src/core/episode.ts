@@ -1,0 +1,92 @@
+/**
+ * The words of the watchdog: OOM signals, episodes, phases, the actions it
+ * hands the shell, and the times that bound them (core/watchdog.ts is the
+ * state machine that uses them).
+ *
+ * @module
+ */
+
+import type { Config, PanicAction } from "./config.ts";
+
+/** The kinds of OOM signal. */
+export type SignalKind = "global-oom" | "memcg-oom" | "memory-stall";
+
+/** One observation that the machine is in an OOM state. */
+export interface OomSignal {
+  kind: SignalKind;
+  /** For a person: `python3 (pid 1767)`, `full stall 72% of 10 s`. */
+  detail: string;
+  /** The OOM victim, when the kernel log named it. */
+  victim?: string;
+  /** When the kernel reported it (CLOCK_MONOTONIC µs), for the reaction latency. */
+  kernelMicros?: number;
+}
+
+/**
+ * How long one OOM signal keeps the OOM state "present" for the gracetime
+ * check. Kills are discrete events and PSI is sampled; a persisting OOM
+ * (victims that cannot exit, a stalled machine) produces a new kill or a new
+ * stalled sample well within this time, while a single kill followed by calm
+ * lets the state lapse, so a machine that recovered is never panicked merely
+ * because its quiet period has not yet run out.
+ */
+export const SIGNAL_HOLD_MS = 3_000;
+
+/** How long to wait before retrying a re-arm that failed. */
+export const REARM_RETRY_MS = 10_000;
+
+/** How long to wait before retrying a panic action that failed. */
+export const PANIC_RETRY_MS = 10_000;
+
+/** An OOM episode as the watchdog tracks it. */
+export interface Episode {
+  /** 1 for the first episode since the daemon started. */
+  number: number;
+  startedAtMs: number;
+  lastSignalAtMs: number;
+  trigger: OomSignal;
+  signals: number;
+  /** Whether the panic action has run (it succeeds at most once an episode). */
+  panicked: boolean;
+  /** Failed attempts of the panic action in this episode. */
+  panicFailures: number;
+  /** Why the last attempt failed, while it has not succeeded. */
+  panicError: string | null;
+}
+
+/** What the daemon is doing, as operators see it: the one list of phases. */
+export const PHASES = [
+  "armed",
+  "episode",
+  "recovering",
+  "reserve-disabled",
+] as const;
+export type Phase = typeof PHASES[number];
+
+/** What the shell must do, in the order given. */
+export type Action =
+  | { kind: "release-reserve" }
+  | { kind: "create-reserve"; bytes: number }
+  | { kind: "write-crash-flag"; episode: Readonly<Episode> }
+  | { kind: "remove-crash-flag" }
+  | { kind: "panic"; action: PanicAction; episode: Readonly<Episode> }
+  /** The --exec-on-oom hook, after the release, the flag and the log. */
+  | { kind: "run-hook"; episode: Readonly<Episode> }
+  | {
+    kind: "log";
+    level: "debug" | "info" | "warn" | "error";
+    message: string;
+    /** An event that also goes to the kernel log (start, countdown, panic). */
+    critical?: boolean;
+  };
+
+/** The part of the configuration the watchdog decides with. */
+export type WatchdogConfig = Pick<
+  Config,
+  | "bufsize"
+  | "gracetime"
+  | "resettime"
+  | "crashflag"
+  | "panicAction"
+  | "execOnOom"
+>;

@@ -1,0 +1,241 @@
+/**
+ * The runner: what one wake of the daemon does. The sources say what they
+ * observed, the detector says which of it are OOM signals, the watchdog
+ * decides, the actuator acts; once per heartbeat the instance lock and the
+ * crash flag's directory are looked after; then the status is written.
+ *
+ * @module
+ */
+
+import { monotonicMicros } from "../../ffi/libc.ts";
+import { type Cadence, readCadence } from "../core/cadence.ts";
+import type { Config } from "../core/config.ts";
+import type { Detection, Detector, Observation } from "../core/detector.ts";
+import type { Machine } from "../core/machine.ts";
+import { isoTimestamp } from "../core/time.ts";
+import type { Watchdog } from "../core/watchdog.ts";
+import type { Actuator } from "./actuator.ts";
+import { CrashFlagFile } from "./crash_flag_file.ts";
+import { flagDirectoryHealth, startupWarnings } from "./health_checks.ts";
+import type { InstanceLock } from "./instance_lock.ts";
+import type { Logger, ProblemLog } from "./log.ts";
+import type { Reserve } from "./reserve.ts";
+import type { KernelLogSource } from "./sources/kernel_log_source.ts";
+import type { PressureSource } from "./sources/pressure_source.ts";
+import type { Source, Wake } from "./sources/source.ts";
+import { statusOf, StatusWriter } from "./status_writer.ts";
+
+/** Monotonic milliseconds: the clock of the watchdog and of kernel stamps. */
+export const nowMs = (): number => Number(monotonicMicros()) / 1000;
+
+/** The wall-clock ISO time of a moment on the monotonic clock. */
+export const wallClockOf = (at: number): string =>
+  isoTimestamp(Date.now() - (nowMs() - at));
+
+/** The parts of a started daemon. */
+export interface RunnerParts {
+  machine: Machine;
+  log: Logger;
+  problems: ProblemLog;
+  reserve: Reserve;
+  bootId: string;
+  startedAt: string;
+  lock: InstanceLock;
+  watchdog: Watchdog;
+  detector: Detector;
+  actuator: Actuator;
+  kernelLog: KernelLogSource;
+  pressure: PressureSource;
+  /** In the order they are read on a wake. */
+  sources: Source[];
+}
+
+export class Runner {
+  readonly #parts: RunnerParts;
+  readonly #statusWriter: StatusWriter;
+  #config: Config;
+  #crashFlag: CrashFlagFile;
+  #sampleDueMs = 0;
+  /** Set on SIGTERM/SIGINT: the status says `stopped`. */
+  stopping = false;
+
+  constructor(parts: RunnerParts, config: Config, crashFlag: CrashFlagFile) {
+    this.#parts = parts;
+    this.#config = config;
+    this.#crashFlag = crashFlag;
+    this.#statusWriter = new StatusWriter(parts.log, parts.problems);
+  }
+
+  get config(): Config {
+    return this.#config;
+  }
+
+  get crashFlag(): CrashFlagFile {
+    return this.#crashFlag;
+  }
+
+  get watchdog(): Watchdog {
+    return this.#parts.watchdog;
+  }
+
+  /** The descriptors to wait on, and when to wake at the latest. */
+  waitFor(): { fds: { fd: number; events: number }[]; wakeAtMs: number } {
+    const { sources, watchdog, detector } = this.#parts;
+    const deadlines = [
+      this.#sampleDueMs,
+      watchdog.nextDeadlineMs(),
+      detector.nextDeadlineMs(),
+    ].filter((at): at is number => at !== null);
+    return {
+      fds: sources.flatMap((source) => source.waitFds()),
+      wakeAtMs: Math.min(...deadlines),
+    };
+  }
+
+  /** What the sources wait on, for the start line and the status. */
+  waitsOn(): string[] {
+    return this.#parts.sources.map((s) => s.describe())
+      .filter((d) => d !== null);
+  }
+
+  /** One wake at `now`; `revents` says which descriptors were ready. */
+  async wake(now: number, revents: (fd: number) => number): Promise<void> {
+    const { sources, detector, watchdog, actuator, lock, log } = this.#parts;
+    const sampleDue = now >= this.#sampleDueMs;
+    const wake: Wake = {
+      nowMs: now,
+      revents,
+      sampleDue,
+      memoryWanted: sampleDue && this.#cadence(now).readMemory,
+    };
+    try {
+      for (const source of sources) {
+        for (const seen of source.read(wake)) await this.#observe(seen, now);
+      }
+      this.#logDetection(detector.tick(now));
+      await actuator.execute(watchdog.tick(now, detector.memoryNow));
+      if (sampleDue) {
+        const relocked = lock.ensure();
+        if (relocked) log.warn(relocked);
+        this.checkFlagDirectory(false);
+      }
+    } catch (error) {
+      log.error(
+        `internal error: ${error instanceof Error ? error.stack : error}`,
+      );
+    }
+    this.writeStatus();
+    const interval = this.#cadence(now).intervalMs;
+    if (sampleDue) this.#sampleDueMs = now + interval;
+    // Entering an episode or a stall shortens the wait at once.
+    this.#sampleDueMs = Math.min(this.#sampleDueMs, now + interval);
+  }
+
+  async #observe(observation: Observation, now: number): Promise<void> {
+    const { detector, watchdog, actuator, kernelLog } = this.#parts;
+    const detection = detector.observe(
+      observation,
+      now,
+      kernelLog.witnessesKills,
+    );
+    this.#logDetection(detection);
+    for (const signal of detection.signals) {
+      await actuator.execute(watchdog.signal(signal, now), signal);
+    }
+  }
+
+  #logDetection(detection: Detection): void {
+    const log = this.#parts.log.child("detector");
+    for (const line of detection.logs) log.log(line.level, line.message);
+  }
+
+  #cadence(now: number): Cadence {
+    const { watchdog, pressure, kernelLog, detector } = this.#parts;
+    const phase = watchdog.phase;
+    return readCadence({
+      nowMs: now,
+      heartbeatSeconds: this.#config.heartbeat,
+      inEpisode: phase === "episode",
+      idle: phase === "armed" || phase === "reserve-disabled",
+      triggerArmed: pressure.triggerArmed,
+      stallSignalOn: pressure.stallSignalOn,
+      kernelLogReadable: kernelLog.witnessesKills,
+      tightUntilMs: pressure.tightUntilMs,
+      memory: detector.memoryNow,
+      lastShare: detector.lastShare,
+      killPending: detector.killPending,
+    });
+  }
+
+  /**
+   * The crash flag's directory: statvfs every heartbeat, and a real write
+   * and removal (`rehearse`) at start, after a reload, and while in trouble.
+   */
+  checkFlagDirectory(rehearse: boolean): void {
+    const problems = this.#parts.problems;
+    if (!this.#config.crashflag) {
+      return problems.cure("crash-flag-directory", "crash flag off");
+    }
+    const trouble = flagDirectoryHealth(
+      this.#crashFlag,
+      rehearse || problems.problems.has("crash-flag-directory"),
+    );
+    if (trouble !== null) {
+      problems.report("crash-flag-directory", "warning", trouble);
+    } else {
+      problems.cure(
+        "crash-flag-directory",
+        "the crash flag's directory takes the flag again",
+      );
+    }
+  }
+
+  writeStatus(): void {
+    const parts = this.#parts;
+    this.#statusWriter.write(
+      statusOf({
+        config: this.#config,
+        state: this.stopping ? "stopped" : parts.watchdog.phase,
+        startedAt: parts.startedAt,
+        bootId: parts.bootId,
+        reserveBytes: parts.reserve.bytes,
+        watchdog: parts.watchdog,
+        detector: parts.detector.counters,
+        kernelLogLost: parts.kernelLog.lost,
+        sources: [...this.waitsOn(), "the oom_kill counter"],
+        problems: parts.problems.problems.list(),
+        lastLatencyMs: parts.actuator.lastLatencyMs,
+        nowMs: nowMs(),
+        wallClockOf,
+      }),
+      this.#config.statusFile,
+      this.#config.metricsFile,
+    );
+  }
+
+  /** Puts a reloaded configuration in force in every part. */
+  apply(next: Config): void {
+    const { detector, pressure, watchdog, reserve, log, machine, problems } =
+      this.#parts;
+    const old = this.#config;
+    this.#config = next;
+    log.setLevel(next.logLevel);
+    detector.configure(next);
+    pressure.configure(next);
+    watchdog.configure(next, reserve.bytes);
+    if (next.crashflagName !== old.crashflagName) {
+      this.#crashFlag = new CrashFlagFile(
+        next.crashflagName,
+        this.#parts.bootId,
+        log.child("crash-flag"),
+      );
+    }
+    if (
+      next.crashflagName !== old.crashflagName ||
+      next.crashflag !== old.crashflag
+    ) this.checkFlagDirectory(true);
+    if (
+      next.panicAction !== old.panicAction || next.gracetime !== old.gracetime
+    ) startupWarnings(next, machine, log, problems);
+  }
+}
