@@ -86,7 +86,7 @@ privilegedTest("the systemd unit passes systemd-analyze verify", [
   }
 });
 
-Deno.test("install.sh copies a binary that is oomwatch, and refuses one that is not", async () => {
+Deno.test("install.sh copies a binary that is oomwatch and its man page, and refuses a binary that is not", async () => {
   const dir = await Deno.makeTempDir({ prefix: "oomwatch-install-" });
   try {
     const script = new URL("../scripts/install.sh", import.meta.url).pathname;
@@ -98,12 +98,31 @@ Deno.test("install.sh copies a binary that is oomwatch, and refuses one that is 
         args: [script, ...args],
         env: { DESTDIR: `${dir}/root` },
       }).output();
+    const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+    const help = await run(["--help"]);
+    assert.equal(help.code, 0, decode(help.stderr));
+    const usage = decode(help.stdout);
+    assert.match(usage, /^Usage: /);
+    for (const word of ["--binary PATH", "--enable", "DESTDIR", "oomwatch.8"]) {
+      assert.ok(usage.includes(word), `--help names ${word}:\n${usage}`);
+    }
+    assert.match(usage, /[.!]\n$/, "--help ends with a full sentence");
+    await assert.rejects(() => Deno.stat(`${dir}/root`), Deno.errors.NotFound);
+
     const installed = await run(["--binary", fake]);
-    assert.equal(installed.code, 0, new TextDecoder().decode(installed.stderr));
+    assert.equal(installed.code, 0, decode(installed.stderr));
     assert.equal(
       (await Deno.stat(`${dir}/root/usr/local/bin/oomwatch`)).mode! & 0o777,
       0o755,
     );
+    const manPage = `${dir}/root/usr/local/share/man/man8/oomwatch.8`;
+    assert.equal((await Deno.stat(manPage)).mode! & 0o777, 0o644);
+    assert.equal(
+      await Deno.readTextFile(manPage),
+      await Deno.readTextFile(new URL("../docs/oomwatch.8", import.meta.url)),
+    );
+    assert.match(decode(installed.stdout), /installed .*\/man8\/oomwatch\.8/);
     await assert.rejects(() =>
       Deno.stat(`${dir}/root/etc/systemd/system/oomwatch.service`)
     );
@@ -114,7 +133,7 @@ Deno.test("install.sh copies a binary that is oomwatch, and refuses one that is 
     const refused = await run(["--binary", fake]);
     assert.equal(refused.code, 1);
     assert.match(
-      new TextDecoder().decode(refused.stderr),
+      decode(refused.stderr),
       /not oomwatch's version; refusing/,
     );
   } finally {

@@ -16,6 +16,8 @@ export interface CrashFlagFact {
   bootId: string;
   /** Kept aside under `<path>.boot-<id>` (not at the configured path). */
   kept: boolean;
+  /** Why it is not a crash flag oomwatch can read (a FIFO, a directory …). */
+  unreadable?: string;
 }
 
 export const OK = 0;
@@ -62,7 +64,13 @@ export function judgeHealth(facts: HealthFacts): HealthVerdict {
   const findings: { code: number; text: string }[] = [];
   const perf: string[] = [];
   for (const flag of facts.crashFlags) {
-    if (flag.bootId !== facts.currentBootId) {
+    if (flag.unreadable !== undefined) {
+      findings.push({
+        code: WARNING,
+        text:
+          `${flag.unreadable}: not a crash flag; remove it so the flag can be written`,
+      });
+    } else if (flag.bootId !== facts.currentBootId) {
       findings.push({
         code: CRITICAL,
         text: `crash flag ${flag.path} is from boot ${

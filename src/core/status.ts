@@ -165,10 +165,13 @@ class Fields {
     const value = this.#value[key];
     const found = values.find((known) => known === value);
     if (found === undefined) {
+      // Not String(value) for JSON objects and lists: {"toString": 1} has
+      // no string form, and a deeply nested list overflows the stack.
+      const shown = typeof value === "object" && value !== null
+        ? "a JSON object or list"
+        : `'${String(value)}'`;
       throw new StatusError(
-        `field ${this.#name(key)} is '${String(value)}', not one of ${
-          values.join(", ")
-        }`,
+        `field ${this.#name(key)} is ${shown}, not one of ${values.join(", ")}`,
       );
     }
     return found;

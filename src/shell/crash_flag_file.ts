@@ -79,11 +79,20 @@ export function findFlags(path: string): FoundFlag[] {
 
 /** What check judges: every flag with its boot id ("" when unreadable or without one). */
 export function crashFlagFacts(path: string): CrashFlagFact[] {
-  return findFlags(path).map((found) => ({
-    path: found.path,
-    bootId: "flag" in found ? found.flag.bootId ?? "" : "",
-    kept: found.path !== path,
-  }));
+  return findFlags(path).map((found) =>
+    "flag" in found
+      ? {
+        path: found.path,
+        bootId: found.flag.bootId ?? "",
+        kept: found.path !== path,
+      }
+      : {
+        path: found.path,
+        bootId: "",
+        kept: found.path !== path,
+        unreadable: found.unreadable,
+      }
+  );
 }
 
 /** The crash flag of one daemon. */

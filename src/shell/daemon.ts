@@ -49,6 +49,7 @@ export class Daemon implements ReloadTarget {
   readonly #problems: ProblemLog;
   readonly #reserve: Reserve;
   #runner: Runner | null = null;
+  #signals: Signals | null = null;
 
   constructor(
     config: Config,
@@ -71,10 +72,12 @@ export class Daemon implements ReloadTarget {
   async run(): Promise<number> {
     // Before the reserve exists: a SIGTERM from then on must release it.
     const signals = new Signals({ stop: (signal) => this.#stop(signal) });
+    this.#signals = signals;
     let runner: Runner;
     try {
       runner = this.#startUp();
     } catch (error) {
+      signals.close();
       if (error instanceof RuntimeFailure || error instanceof ReserveError) {
         this.#log.error(error.message);
         return 1;
@@ -93,7 +96,18 @@ export class Daemon implements ReloadTarget {
       }
       await runner.wake(now, (fd) => ready.get(fd) ?? 0);
     }
+    runner.close();
+    signals.close();
     return 0;
+  }
+
+  /**
+   * Stops the daemon as SIGTERM would, from inside its process (tests of
+   * the loop): `run` then resolves to 0 instead of the process exiting.
+   */
+  stop(): void {
+    this.#stop("stop");
+    this.#signals?.wake();
   }
 
   /** Lock, protection, reserve, sources, in this order; throws RuntimeFailure. */

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { filesystemState } from "../../ffi/libc.ts";
+import { filesystemState, S_IF } from "../../ffi/libc.ts";
 import type { Config } from "../core/config.ts";
 import { describeError } from "../core/errors.ts";
 import type { Machine } from "../core/machine.ts";
@@ -17,6 +17,7 @@ import type { CrashFlagFile } from "./crash_flag_file.ts";
 import type { Logger, ProblemLog } from "./log.ts";
 import { panicUnavailable } from "./panic_action.ts";
 import { readKernelPanicTimeout } from "./procfs.ts";
+import { describeFileType, statLink } from "./safe_file.ts";
 
 /** Less room than this in the flag's filesystem counts as full. */
 const FLAG_ROOM_BYTES = 64n * 1024n;
@@ -57,6 +58,12 @@ export function flagDirectoryHealth(
 ): string | null {
   const directory = dirname(crashFlag.path);
   try {
+    const atPath = statLink(crashFlag.path);
+    if (atPath && atPath.type !== S_IF.REG && atPath.type !== S_IF.LNK) {
+      return `${crashFlag.path} is ${
+        describeFileType(atPath.type)
+      }, not a crash flag: the flag cannot be written there during an OOM episode; remove it or choose another --crashflag-name`;
+    }
     const state = filesystemState(directory);
     if (state.readOnly) {
       return `the crash flag's directory ${directory} is on a read-only filesystem: during an OOM episode the flag would be missing; remount it read-write or choose another --crashflag-name`;

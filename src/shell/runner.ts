@@ -213,6 +213,12 @@ export class Runner {
     );
   }
 
+  /** Closes the sources and lets the instance lock go. */
+  close(): void {
+    for (const source of this.#parts.sources) source.close();
+    this.#parts.lock.release();
+  }
+
   /** Puts a reloaded configuration in force in every part. */
   apply(next: Config): void {
     const { detector, pressure, watchdog, reserve, log, machine, problems } =

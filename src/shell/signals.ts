@@ -8,7 +8,12 @@
  * @module
  */
 
-import { makeWakePipe, readNonBlocking, writeFd } from "../../ffi/libc.ts";
+import {
+  closeFd,
+  makeWakePipe,
+  readNonBlocking,
+  writeFd,
+} from "../../ffi/libc.ts";
 
 export interface SignalHandlers {
   /** SIGTERM/SIGINT: release, record, say so; the process then exits 0. */
@@ -18,23 +23,43 @@ export interface SignalHandlers {
 /** The wake pipe and the reload request the loop polls for. */
 export class Signals {
   readonly #pipe = makeWakePipe();
+  readonly #listeners: [Deno.Signal, () => void][] = [];
   #reloadRequested = false;
 
   constructor(handlers: SignalHandlers) {
     for (const signal of ["SIGTERM", "SIGINT"] as const) {
-      Deno.addSignalListener(signal, () => {
+      this.#listen(signal, () => {
         handlers.stop(signal);
         Deno.exit(0);
       });
     }
-    Deno.addSignalListener("SIGHUP", () => {
+    this.#listen("SIGHUP", () => {
       this.#reloadRequested = true;
-      try {
-        writeFd(this.#pipe.writeFd, new Uint8Array([1]));
-      } catch {
-        // the pipe is full: a wake is already pending
-      }
+      this.wake();
     });
+  }
+
+  #listen(signal: Deno.Signal, listener: () => void): void {
+    Deno.addSignalListener(signal, listener);
+    this.#listeners.push([signal, listener]);
+  }
+
+  /** Ends the loop's current wait. */
+  wake(): void {
+    try {
+      writeFd(this.#pipe.writeFd, new Uint8Array([1]));
+    } catch {
+      // the pipe is full: a wake is already pending
+    }
+  }
+
+  /** Stops listening (a daemon stopped from inside its process: tests). */
+  close(): void {
+    for (const [signal, listener] of this.#listeners) {
+      Deno.removeSignalListener(signal, listener);
+    }
+    closeFd(this.#pipe.readFd);
+    closeFd(this.#pipe.writeFd);
   }
 
   /** The descriptor the loop's poll waits on, besides the sources'. */

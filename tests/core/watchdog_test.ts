@@ -138,7 +138,11 @@ Deno.test("gracetime is checked on a tick, without a new signal", () => {
   assert.deepEqual(kinds(dog.tick(9999, plenty)), []);
   const actions = dog.tick(10_000, plenty);
   assert.deepEqual(kinds(actions), ["panic"]);
-  assert.equal(actions.find((a) => a.kind === "panic")?.kind, "panic");
+  const panic = actions.find((a) => a.kind === "panic");
+  assert.ok(panic?.kind === "panic");
+  assert.equal(panic.action, "panic");
+  assert.equal(panic.episode.number, 1);
+  assert.equal(panic.episode.signals, 2);
   assert.deepEqual(
     kinds(dog.tick(11_000, plenty)),
     [],

@@ -165,6 +165,19 @@ export class MemoryCgroup {
     return await command.output();
   }
 
+  /**
+   * Runs hogs one after another, each OOM-killed, until `done` says so or
+   * `limitMs` passes. Resolves to the number of kills.
+   */
+  async killUntil(done: () => boolean, limitMs = 20_000): Promise<number> {
+    const until = Date.now() + limitMs;
+    let kills = 0;
+    while (!done() && Date.now() < until) {
+      if ((await this.runHog()).signal === "SIGKILL") kills += 1;
+    }
+    return kills;
+  }
+
   /** Kills whatever is left inside and removes the cgroup. */
   destroy(): void {
     for (let attempt = 0; attempt < 50; attempt++) {

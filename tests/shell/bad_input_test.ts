@@ -7,7 +7,11 @@
  */
 
 import assert from "node:assert/strict";
-import { DaemonProcess, temporaryDirectory } from "../helpers/daemon.ts";
+import {
+  DaemonProcess,
+  runCli,
+  temporaryDirectory,
+} from "../helpers/daemon.ts";
 
 interface Case {
   name: string;
@@ -40,9 +44,35 @@ const cases: Case[] = [
     names: [/gracetime/, /'soon'/],
   },
   {
-    name: "a bufsize larger than MemTotal",
-    args: () => ["--bufsize", String(memTotalMiB + 1)],
-    names: [/bufsize/, new RegExp(`'${memTotalMiB + 1}'`), /MemTotal/],
+    name: "a bufsize larger than half of MemTotal",
+    args: () => ["--bufsize", String(Math.floor(memTotalMiB / 2) + 1)],
+    names: [
+      /bufsize/,
+      new RegExp(`'${Math.floor(memTotalMiB / 2) + 1}'`),
+      /at most half of MemTotal/,
+    ],
+  },
+  {
+    name: "an option that would take the next option as its value",
+    args: () => ["--bufsize", "--panic-action", "none"],
+    names: [
+      /option '--bufsize' needs a value, found the option '--panic-action'/,
+    ],
+  },
+  {
+    name: "an option given twice",
+    args: () => ["--bufsize", "abc", "--bufsize", "8"],
+    names: [/option '--bufsize' is given twice/],
+  },
+  {
+    name: "a misspelt option, with the nearest known one",
+    args: () => ["--bufize", "8"],
+    names: [/unknown option '--bufize'; did you mean '--bufsize'\?/],
+  },
+  {
+    name: "a daemon line whose hook command is the word check",
+    args: () => ["--exec-on-oom", "check", "--bogus"],
+    names: [/unknown option '--bogus'/],
   },
   {
     name: "an unknown config key",
@@ -107,7 +137,7 @@ for (const testCase of cases) {
   });
 }
 
-Deno.test("--help and --version exit 0 and print to stdout", async () => {
+Deno.test("-h, --help, -V and --version exit 0 and print to stdout", async () => {
   const { runFlags, ENTRY_PATH } = await import("../../scripts/run_flags.ts");
   const { VERSION } = await import("../../src/version.ts");
   const run = (arg: string) =>
@@ -123,4 +153,76 @@ Deno.test("--help and --version exit 0 and print to stdout", async () => {
   const help = await run("--help");
   assert.equal(help.code, 0);
   assert.match(new TextDecoder().decode(help.stdout), /Usage: oomwatch/);
+  const short = await run("-V");
+  assert.equal(
+    new TextDecoder().decode(short.stdout).trim(),
+    `oomwatch ${VERSION}`,
+  );
+  assert.match(
+    new TextDecoder().decode((await run("-h")).stdout),
+    /Usage: oomwatch/,
+  );
+});
+
+Deno.test("a bad check line is UNKNOWN in one line; the same words after a value of the daemon's are the daemon's, exit 2", async () => {
+  const check = await runCli(["check", "--bogus"]);
+  assert.equal(check.code, 3);
+  assert.match(check.stdout, /^OOMWATCH UNKNOWN - unknown option '--bogus'/);
+  assert.equal(check.stdout.trim().split("\n").length, 1);
+  const run = await runCli(["--exec-on-oom", "check", "--bogus"]);
+  assert.equal(run.code, 2, run.stdout);
+  assert.match(run.stderr, /^oomwatch: unknown option '--bogus'/);
+});
+
+Deno.test("--print-config prints defaults, file and options in the file's syntax, and reads back to itself", async () => {
+  const dir = temporaryDirectory();
+  try {
+    const config = `${dir}/oomwatch.conf`;
+    Deno.writeTextFileSync(
+      config,
+      'vm.oom_ext.bufsize = 64\nexec_on_oom = logger -t oom "$OOMWATCH_VICTIM"\nmemcg_oom = /a,/b\n',
+    );
+    const printed = await runCli([
+      "--config",
+      config,
+      "--gracetime",
+      "30",
+      "--print-config",
+    ]);
+    assert.equal(printed.code, 0, printed.stderr);
+    assert.match(
+      printed.stdout,
+      new RegExp(
+        `^# oomwatch effective configuration \\(defaults, ${config}, options\\)$`,
+        "m",
+      ),
+    );
+    for (
+      const line of [
+        "bufsize = 64",
+        "gracetime = 30",
+        "resettime = 300",
+        "memcg_oom = /a,/b",
+        'exec_on_oom = logger -t oom "$OOMWATCH_VICTIM"',
+        "metrics_file = ",
+      ]
+    ) {
+      assert.ok(
+        printed.stdout.split("\n").includes(line),
+        `${line}\n${printed.stdout}`,
+      );
+    }
+    Deno.writeTextFileSync(`${dir}/printed.conf`, printed.stdout);
+    const again = await runCli([
+      "--config",
+      `${dir}/printed.conf`,
+      "--print-config",
+    ]);
+    assert.equal(
+      again.stdout.split("\n").slice(1).join("\n"),
+      printed.stdout.split("\n").slice(1).join("\n"),
+    );
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });

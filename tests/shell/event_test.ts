@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { readLockedBytes, readStatusBytes } from "../../src/shell/procfs.ts";
-import { withScenario } from "../helpers/daemon.ts";
+import { waitFor, withScenario } from "../helpers/daemon.ts";
 import { MEMCG, type MemoryCgroup } from "../helpers/memcg.ts";
 import { privilegedTest, ROOT } from "../helpers/privilege.ts";
 
@@ -101,7 +101,8 @@ privilegedTest(
       console.log(
         `  episode started ${after.toFixed(2)} s after the stall began`,
       );
-      assert.ok(line);
+      const share = Number(/full stall (\d+)%/.exec(line[0])?.[1]);
+      assert.ok(share >= 5, `a share at or above the threshold: ${share}%`);
       assert.equal(daemon.lockedMiB(), 0, "reserve released");
       const status = await stall;
       assert.ok(status.success, new TextDecoder().decode(status.stderr));
@@ -112,7 +113,7 @@ privilegedTest(
   "when the kernel refuses the trigger, the daemon says so once and reads pressure periodically",
   [ROOT, PSI],
   () =>
-    withScenario(null, async ({ start }) => {
+    withScenario(null, async ({ start, statusFile }) => {
       // Writes to /dev/full fail with ENOSPC: the trigger cannot be armed.
       const daemon = start(["--bufsize", "0", "--heartbeat", "1"], {
         env: { OOMWATCH_PSI_TRIGGER: "/dev/full" },
@@ -122,8 +123,23 @@ privilegedTest(
       );
       await daemon.waitForLog(/started .*waiting on the kernel log/);
       assert.doesNotMatch(daemon.log, /a PSI trigger '/);
-      // It keeps going on its heartbeat and stops cleanly.
-      await new Promise((resolve) => setTimeout(resolve, 1500));
+      // It keeps going on its heartbeat: three distinct heartbeats pass.
+      const beats = new Set<number>();
+      await waitFor(
+        "three heartbeats",
+        () => {
+          try {
+            beats.add(
+              JSON.parse(Deno.readTextFileSync(statusFile)).heartbeatEpochMs,
+            );
+          } catch {
+            // between two writes
+          }
+          return beats.size >= 3;
+        },
+        10_000,
+        100,
+      );
       assert.equal(
         (daemon.log.match(/no PSI trigger/g) ?? []).length,
         1,

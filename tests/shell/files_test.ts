@@ -1,5 +1,11 @@
+// Tests read small files synchronously between awaits.
+// deno-lint-ignore-file no-sync-fn-in-async-fn
 import assert from "node:assert/strict";
-import { removeOwnFile, writeFileAtomic } from "../../src/shell/safe_file.ts";
+import {
+  readRegularFile,
+  removeOwnFile,
+  writeFileAtomic,
+} from "../../src/shell/safe_file.ts";
 import { formatCrashFlag, parseCrashFlag } from "../../src/core/crash_flag.ts";
 import { temporaryDirectory } from "../helpers/daemon.ts";
 
@@ -79,4 +85,90 @@ Deno.test("a crash flag reads back as written, one value a line", () => {
     detail: "kill of awk (pid 97) second line",
   });
   assert.deepEqual(parseCrashFlag("garbage\npid=x\n"), {});
+});
+
+Deno.test("writeFileAtomic() takes another unpredictable name when a planted file holds the one it drew", () => {
+  const dir = temporaryDirectory();
+  const real = crypto.getRandomValues.bind(crypto);
+  try {
+    // The first name drawn is one an attacker planted; the next is free.
+    const draws = [new Uint8Array(8).fill(0xab)];
+    Deno.writeTextFileSync(`${dir}/.flag.abababababababab.tmp`, "planted\n");
+    const draw = (array: Uint8Array): Uint8Array => {
+      const next = draws.shift();
+      if (next === undefined) return real(array);
+      array.set(next);
+      return array;
+    };
+    Object.defineProperty(crypto, "getRandomValues", {
+      value: draw,
+      configurable: true,
+    });
+    writeFileAtomic(`${dir}/flag`, "flag text\n");
+    assert.equal(draws.length, 0, "the planted name was drawn first");
+    assert.equal(Deno.readTextFileSync(`${dir}/flag`), "flag text\n");
+    assert.equal(
+      Deno.readTextFileSync(`${dir}/.flag.abababababababab.tmp`),
+      "planted\n",
+      "the planted file is left as it was",
+    );
+  } finally {
+    Object.defineProperty(crypto, "getRandomValues", {
+      value: real,
+      configurable: true,
+    });
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("writeFileAtomic() refuses a FIFO or a directory at the path, and leaves it", async () => {
+  const dir = temporaryDirectory();
+  try {
+    await new Deno.Command("mkfifo", { args: [`${dir}/fifo`] }).output();
+    Deno.mkdirSync(`${dir}/directory`);
+    for (
+      const [name, what] of [
+        ["fifo", /is a FIFO/],
+        ["directory", /is a directory/],
+      ] as const
+    ) {
+      assert.throws(() => writeFileAtomic(`${dir}/${name}`, "x"), what);
+      assert.ok(Deno.lstatSync(`${dir}/${name}`), `${name} left`);
+    }
+    assert.deepEqual(
+      [...Deno.readDirSync(dir)].map((e) => e.name).sort(),
+      ["directory", "fifo"],
+      "no temporary left behind",
+    );
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("readRegularFile() refuses a FIFO without blocking, a device, a symlink, and a file over its cap", async () => {
+  const dir = temporaryDirectory();
+  try {
+    await new Deno.Command("mkfifo", { args: [`${dir}/fifo`] }).output();
+    Deno.writeTextFileSync(`${dir}/big`, "x".repeat(2048));
+    Deno.symlinkSync(`${dir}/big`, `${dir}/link`);
+    assert.throws(
+      () => readRegularFile(`${dir}/fifo`),
+      /is a FIFO, not a regular file/,
+    );
+    assert.throws(() => readRegularFile("/dev/zero"), /is a character device/);
+    assert.throws(
+      () => readRegularFile(`${dir}/link`),
+      /is a symbolic link, which oomwatch does not follow here/,
+    );
+    assert.equal(
+      readRegularFile(`${dir}/link`, { followSymlink: true }).length,
+      2048,
+    );
+    assert.throws(
+      () => readRegularFile(`${dir}/big`, { maxBytes: 1024 }),
+      /is larger than 1024 bytes/,
+    );
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });

@@ -1,0 +1,174 @@
+/**
+ * A machine made of files: a fixture /proc tree (vmstat whose oom_kill the
+ * test bumps, meminfo whose MemAvailable it sets, PSI, boot id) and a kernel
+ * log file it appends records to, described by a {@link Machine} — and the
+ * real daemon run on it inside the test process, its log captured.
+ */
+
+import { type Config, mergeConfig } from "../../src/core/config.ts";
+import type { Machine } from "../../src/core/machine.ts";
+import { Daemon } from "../../src/shell/daemon.ts";
+import { Logger } from "../../src/shell/log.ts";
+import { waitFor } from "./daemon.ts";
+
+const KIB = 1024;
+const GIB = 1024 * 1024 * 1024;
+
+export class FixtureMachine {
+  readonly dir: string;
+  readonly machine: Machine;
+  #memTotal = 8 * GIB;
+
+  private constructor(dir: string, kernelLog: boolean) {
+    this.dir = dir;
+    const proc = `${dir}/proc`;
+    this.machine = {
+      kernelLog: kernelLog ? `${dir}/kmsg` : `${dir}/no-kmsg`,
+      vmstat: `${proc}/vmstat`,
+      meminfo: `${proc}/meminfo`,
+      pressureMemory: `${proc}/pressure/memory`,
+      pressureIo: `${proc}/pressure/io`,
+      // A regular file takes the trigger line, and never reports POLLPRI.
+      psiTrigger: `${proc}/pressure/memory`,
+      sysrqTrigger: `${dir}/sysrq-trigger`,
+      realPanic: false,
+      bootId: `${proc}/sys/kernel/random/boot_id`,
+      kernelPanic: `${proc}/sys/kernel/panic`,
+      proc,
+      tracefs: [],
+      journal: false,
+    };
+  }
+
+  /** A fresh tree: 8 GiB, 6 GiB available, no OOM kill yet. */
+  static create({ kernelLog = true } = {}): FixtureMachine {
+    const dir = Deno.makeTempDirSync({ prefix: "oomwatch-machine-" });
+    const fixture = new FixtureMachine(dir, kernelLog);
+    for (
+      const sub of [
+        "proc/pressure",
+        "proc/sys/kernel/random",
+        "proc/self",
+        "run",
+      ]
+    ) {
+      Deno.mkdirSync(`${dir}/${sub}`, { recursive: true });
+    }
+    fixture.setCounter(0);
+    fixture.setMemAvailable(6 * GIB);
+    fixture.setFullStall(0);
+    Deno.writeTextFileSync(
+      fixture.machine.bootId,
+      "11111111-2222-3333-4444-555555555555\n",
+    );
+    Deno.writeTextFileSync(fixture.machine.kernelPanic, "10\n");
+    Deno.writeTextFileSync(`${dir}/proc/self/oom_score_adj`, "0\n");
+    if (kernelLog) Deno.writeTextFileSync(fixture.machine.kernelLog, "");
+    return fixture;
+  }
+
+  get bootId(): string {
+    return "11111111-2222-3333-4444-555555555555";
+  }
+
+  /** The `oom_kill` counter of the fixture's /proc/vmstat. */
+  setCounter(value: number): void {
+    Deno.writeTextFileSync(
+      this.machine.vmstat,
+      `nr_free_pages 1000\npgmajfault 5\noom_kill ${value}\n`,
+    );
+  }
+
+  setMemAvailable(bytes: number): void {
+    Deno.writeTextFileSync(
+      this.machine.meminfo,
+      `MemTotal: ${this.#memTotal / KIB} kB\nMemFree: ${
+        Math.floor(bytes / KIB)
+      } kB\nMemAvailable: ${Math.floor(bytes / KIB)} kB\n`,
+    );
+  }
+
+  setFullStall(totalMicros: number): void {
+    Deno.writeTextFileSync(
+      this.machine.pressureMemory,
+      `some avg10=0.00 avg60=0.00 avg300=0.00 total=${totalMicros}\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=${totalMicros}\n`,
+    );
+  }
+
+  /** Appends kernel records (`PRI,SEQ,TS,-;TEXT`, text escaped as /dev/kmsg does). */
+  appendKernelLog(records: string[]): void {
+    Deno.writeTextFileSync(
+      this.machine.kernelLog,
+      records.map((r) => `${r}\n`).join(""),
+      {
+        append: true,
+      },
+    );
+  }
+
+  remove(): void {
+    Deno.removeSync(this.dir, { recursive: true });
+  }
+}
+
+/** The real daemon on a fixture machine, in this process. */
+export interface InProcessDaemon {
+  /** Everything it logged so far. */
+  log(): string;
+  waitForLog(pattern: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
+  /** Its status file, parsed, once written. */
+  status(): Record<string, unknown> | null;
+  config: Config;
+}
+
+/**
+ * Runs the daemon on `fixture` with `overrides` (status and flag in the
+ * fixture's dir), hands it to `body`, then stops it and waits for the loop to
+ * end, however `body` ends.
+ */
+export async function withDaemon(
+  fixture: FixtureMachine,
+  overrides: Partial<Config>,
+  body: (daemon: InProcessDaemon) => Promise<void>,
+): Promise<void> {
+  const config = mergeConfig({
+    bufsize: 1,
+    heartbeat: 1,
+    statusFile: `${fixture.dir}/run/status.json`,
+    crashflagName: `${fixture.dir}/flag`,
+    ...overrides,
+  });
+  let logged = "";
+  const log = new Logger(
+    config.logLevel,
+    { journal: false },
+    "oomwatch",
+    (line) => {
+      logged += line;
+    },
+  );
+  const daemon = new Daemon(config, fixture.machine, log, () => config);
+  const running = daemon.run();
+  try {
+    await body({
+      config,
+      log: () => logged,
+      waitForLog: (pattern, timeoutMs = 10_000) =>
+        waitFor(
+          `log line ${pattern}\n--- log so far ---\n${logged}`,
+          () => pattern.exec(logged) ?? undefined,
+          timeoutMs,
+        ),
+      status: () => {
+        try {
+          return JSON.parse(Deno.readTextFileSync(config.statusFile));
+        } catch {
+          return null;
+        }
+      },
+    });
+  } finally {
+    daemon.stop();
+    await running;
+  }
+}
