@@ -33,6 +33,7 @@ const library = Deno.dlopen("libc.so.6", {
   rename: { parameters: ["buffer", "buffer"], result: "i32" },
   mkdir: { parameters: ["buffer", "u32"], result: "i32" },
   sync: { parameters: [], result: "void" },
+  malloc_trim: { parameters: ["usize"], result: "i32" },
   statvfs: { parameters: ["buffer", "buffer"], result: "i32" },
   reboot: { parameters: ["i32"], result: "i32" },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
@@ -226,6 +227,15 @@ export function dropMappedPages(address: bigint, bytes: bigint): void {
   const pointer = Deno.UnsafePointer.create(address);
   const result = symbols.madvise(pointer, bytes, MADV_DONTNEED);
   if (result !== 0) throw new LibcError("madvise", lastErrno());
+}
+
+/**
+ * malloc_trim(0): glibc gives the free pages of its heaps back to the
+ * kernel (the Rust side of Deno allocates through it). Returns whether
+ * anything was released.
+ */
+export function trimMallocHeap(): boolean {
+  return symbols.malloc_trim(0n) === 1;
 }
 
 /** Unmaps a mapping; its pages, locked or not, go back to the kernel. */

@@ -288,7 +288,9 @@ export function parseMemcgHeader(text: string): string | null {
  * ```
  */
 export function classifyOomMessage(text: string): OomLogLine {
-  if (text.startsWith("oom-kill:")) return { kind: "summary", text };
+  // The summary's first record always holds "oom-kill:constraint=" whole (one
+  // printk); a record that starts with a process named "oom-kill:" cannot.
+  if (text.startsWith("oom-kill:constraint=")) return { kind: "summary", text };
   if (text.startsWith("Task in ")) return { kind: "memcg-header", text };
   const group = GROUP.exec(text);
   if (group) return { kind: "group", oomMemcg: displayKernelText(group[1]) };

@@ -83,6 +83,12 @@ export class KillCorrelator {
     switch (line.kind) {
       case "summary":
       case "memcg-header":
+        // A kernel prints summaries (Linux ≥ 5.0) or memcg headers (< 5.0),
+        // never both: a record that starts like a header (from a process
+        // named "Task in ") does not take an open summary's place.
+        if (line.kind === "memcg-header" && this.#open?.kind === "summary") {
+          return null;
+        }
         // The start of a new report.
         this.#open = { kind: line.kind, text: line.text };
         if (record.caller !== undefined) this.#open.caller = record.caller;

@@ -33,7 +33,7 @@ import { nowMs, Runner, wallClockOf } from "./runner.ts";
 import {
   lockOwnCode,
   protectFromOomKiller,
-  trimStartupCode,
+  shedIdleMemory,
 } from "./self_protection.ts";
 import { Signals } from "./signals.ts";
 import { CounterSource } from "./sources/counter_source.ts";
@@ -192,7 +192,7 @@ export class Daemon implements ReloadTarget {
     // Start-up is over: drop its code pages, touch the emergency path so
     // its pages are resident, then (optionally) lock what is resident and
     // all that faults in later.
-    trimStartupCode(machine.proc);
+    shedIdleMemory(machine.proc);
     runner.checkFlagDirectory(true);
     const code = config.lockCode ? lockOwnCode(selfLog, machine.proc) : 0;
     const waits = [...runner.waitsOn(), `a ${config.heartbeat} s heartbeat`];

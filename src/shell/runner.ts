@@ -13,6 +13,7 @@ import type { Config } from "../core/config.ts";
 import type { Detection, Detector, Observation } from "../core/detector.ts";
 import type { Machine } from "../core/machine.ts";
 import { isoTimestamp } from "../core/time.ts";
+import type { Phase } from "../core/episode.ts";
 import type { Watchdog } from "../core/watchdog.ts";
 import type { Actuator } from "./actuator.ts";
 import { CrashFlagFile } from "./crash_flag_file.ts";
@@ -20,6 +21,7 @@ import { flagDirectoryHealth, startupWarnings } from "./health_checks.ts";
 import type { InstanceLock } from "./instance_lock.ts";
 import type { Logger, ProblemLog } from "./log.ts";
 import type { Reserve } from "./reserve.ts";
+import { shedIdleMemory } from "./self_protection.ts";
 import type { KernelLogSource } from "./sources/kernel_log_source.ts";
 import type { PressureSource } from "./sources/pressure_source.ts";
 import type { Source, Wake } from "./sources/source.ts";
@@ -56,6 +58,7 @@ export class Runner {
   #config: Config;
   #crashFlag: CrashFlagFile;
   #sampleDueMs = 0;
+  #phase: Phase;
   /** Set on SIGTERM/SIGINT: the status says `stopped`. */
   stopping = false;
 
@@ -64,6 +67,7 @@ export class Runner {
     this.#config = config;
     this.#crashFlag = crashFlag;
     this.#statusWriter = new StatusWriter(parts.log, parts.problems);
+    this.#phase = parts.watchdog.phase;
   }
 
   get config(): Config {
@@ -125,10 +129,25 @@ export class Runner {
       );
     }
     this.writeStatus();
+    this.#afterEpisode();
     const interval = this.#cadence(now).intervalMs;
     if (sampleDue) this.#sampleDueMs = now + interval;
     // Entering an episode or a stall shortens the wait at once.
     this.#sampleDueMs = Math.min(this.#sampleDueMs, now + interval);
+  }
+
+  /**
+   * Back at rest after an episode (re-armed, or without a reserve): what
+   * the episode faulted in and allocated is given back, so the daemon's
+   * cost does not grow with the episodes it has seen.
+   */
+  #afterEpisode(): void {
+    const phase = this.#parts.watchdog.phase;
+    const atRest = phase === "armed" || phase === "reserve-disabled";
+    if (atRest && this.#phase !== phase && this.#phase !== "armed") {
+      shedIdleMemory(this.#parts.machine.proc, this.#config.lockCode);
+    }
+    this.#phase = phase;
   }
 
   async #observe(observation: Observation, now: number): Promise<void> {

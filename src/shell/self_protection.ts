@@ -4,7 +4,12 @@
  * @module
  */
 
-import { dropMappedPages, LibcError, lockOnFault } from "../../ffi/libc.ts";
+import {
+  dropMappedPages,
+  LibcError,
+  lockOnFault,
+  trimMallocHeap,
+} from "../../ffi/libc.ts";
 import { describeError } from "../core/errors.ts";
 import { codeMappings, type Mapping, parseMaps } from "../core/maps.ts";
 import type { Logger } from "./log.ts";
@@ -75,15 +80,24 @@ export function lockOwnCode(log: Logger, proc = "/proc"): number {
 }
 
 /**
- * Drops from the page tables the program text touched only while starting
- * (module loading, FFI set-up): ~10 MB of clean file pages that the kernel
- * can re-read on a touch. What the daemon runs afterwards faults back in, so
- * its resident code is its working set, and `--lock-code` pins only that.
- * Only executable (`r-xp`) mappings: program text is never written, while
- * the read-only `r--p` segments hold relocated data that must stay.
- * Returns the number of mappings trimmed.
+ * Gives back what the daemon no longer uses: the program text touched only
+ * while starting (module loading, FFI set-up: ~10 MB) or during an episode
+ * just ended (its code paths: ~5 MB), and glibc's free heap pages
+ * (malloc_trim; the Rust side of Deno allocates through it: ~3 MB after
+ * an episode, measured here). Text pages are clean file pages the kernel
+ * re-reads on a touch, so what the daemon runs next faults back in and its
+ * resident code stays its working set; `--lock-code` pins that instead, and
+ * then the text is left alone (`codeLocked`). Only executable (`r-xp`)
+ * mappings are dropped: program text is never written, while the read-only
+ * `r--p` segments hold relocated data that must stay. Returns the number of
+ * mappings trimmed.
  */
-export function trimStartupCode(proc = "/proc"): number {
+export function shedIdleMemory(proc = "/proc", codeLocked = false): number {
+  trimMallocHeap();
+  return codeLocked ? 0 : dropCodePages(proc);
+}
+
+function dropCodePages(proc: string): number {
   let trimmed = 0;
   for (const mapping of ownCodeMappings(proc)) {
     if (mapping.permissions !== "r-xp") continue;

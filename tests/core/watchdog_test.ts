@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { DEFAULT_CONFIG } from "../../src/core/config.ts";
 import {
   type Action,
+  PANIC_RETRY_MS,
   REARM_RETRY_MS,
   SIGNAL_HOLD_MS,
   type WatchdogConfig,
@@ -217,4 +218,64 @@ Deno.test("configure() with bufsize 0 cancels a pending re-arm", () => {
   assert.equal(dog.phase, "recovering");
   dog.configure({ ...DEFAULT_CONFIG, bufsize: 0 }, 0);
   assert.equal(dog.phase, "reserve-disabled");
+});
+
+Deno.test("an episode's start runs the hook after the release, the flag and the log, once per episode", () => {
+  const dog = watchdog({ execOnOom: "logger oom", resettime: 10 });
+  const actions = dog.signal(kill, 0);
+  assert.deepEqual(actions.map((a) => a.kind), [
+    "release-reserve",
+    "write-crash-flag",
+    "log",
+    "run-hook",
+  ]);
+  const hook = actions.at(-1);
+  assert.equal(hook?.kind === "run-hook" && hook.episode.number, 1);
+  assert.deepEqual(kinds(dog.signal(kill, 1000)), [], "not for a later signal");
+  assert.ok(
+    !kinds(watchdog().signal(kill, 0)).includes("run-hook"),
+    "none without a hook",
+  );
+});
+
+Deno.test("a failed panic action is retried every PANIC_RETRY_MS while the episode lasts, and its failure kept", () => {
+  const dog = watchdog({ gracetime: 1, resettime: 300 });
+  dog.signal(kill, 0);
+  dog.crashFlagWritten(true);
+  assert.deepEqual(kinds(dog.signal(kill, 1000)), ["panic"]);
+  // No second attempt while the first has not been reported.
+  assert.deepEqual(kinds(dog.tick(5000, plenty)), []);
+  dog.panicResult("no SysRq trigger", 5000);
+  assert.equal(dog.episode?.panicFailures, 1);
+  assert.equal(dog.episode?.panicError, "no SysRq trigger");
+  assert.equal(dog.nextDeadlineMs(), 5000 + PANIC_RETRY_MS);
+  assert.deepEqual(kinds(dog.tick(5000 + PANIC_RETRY_MS - 1, plenty)), []);
+  // Retried even though no signal came since: the decision was made.
+  const retry = dog.tick(5000 + PANIC_RETRY_MS, plenty);
+  assert.deepEqual(kinds(retry), ["panic"]);
+  assert.ok(
+    retry.some((a) =>
+      a.kind === "log" &&
+      /attempt 2; the last failed: no SysRq trigger/.test(a.message)
+    ),
+  );
+  dog.panicResult(null, 16_000);
+  assert.equal(dog.episode?.panicked, true);
+  assert.equal(dog.episode?.panicError, null);
+  assert.deepEqual(kinds(dog.tick(60_000, plenty)), [], "done");
+});
+
+Deno.test("what the watchdog believes is what was locked: a partial re-arm, and a release of that size", () => {
+  const dog = watchdog({ bufsize: 8, resettime: 1 });
+  dog.signal(kill, 0);
+  dog.tick(1000, plenty);
+  dog.reserveCreated(6 * MIB, 1000);
+  assert.equal(dog.reserveBytes, 6 * MIB);
+  assert.equal(dog.phase, "armed");
+  const start = dog.signal(kill, 2000);
+  assert.ok(
+    start.some((a) =>
+      a.kind === "log" && /reserve of 6 MiB released/.test(a.message)
+    ),
+  );
 });

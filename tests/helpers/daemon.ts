@@ -185,6 +185,16 @@ export class DaemonProcess {
   }
 }
 
+/**
+ * A kernel log that never wakes the daemon: an empty regular file (poll
+ * cannot wait on it), for tests that edit a live daemon's status file.
+ */
+export function quietKernelLog(dir: string): string {
+  const path = `${dir}/quiet-kmsg`;
+  Deno.writeTextFileSync(path, "");
+  return path;
+}
+
 /** A fresh temporary directory for crash flags and trigger files. */
 export function temporaryDirectory(): string {
   return Deno.makeTempDirSync({ prefix: "oomwatch-test-" });

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 // names it, so running oomwatch needs no download (README, Dependencies).
 import parsePrometheusTextFormat from "npm:parse-prometheus-text-format@1.1.1";
 import { KernelLogReader } from "../../src/shell/kernel_log_reader.ts";
-import { waitFor, withScenario } from "../helpers/daemon.ts";
+import { quietKernelLog, waitFor, withScenario } from "../helpers/daemon.ts";
 import { MEMCG } from "../helpers/memcg.ts";
 import {
   commandsNeed,
@@ -93,11 +93,15 @@ privilegedTest(
   "check is CRITICAL when the kernel shows no locked reserve where the status says there should be one",
   [ROOT],
   () =>
-    withScenario(null, async ({ start, cli, statusFile }) => {
+    withScenario(null, async ({ start, cli, statusFile, dir }) => {
       // A daemon without a reserve, whose status file claims one: what check
-      // would see if the reserve had vanished. A long heartbeat keeps the
-      // daemon from rewriting the file meanwhile.
-      const daemon = start(["--bufsize", "0", "--heartbeat", "60"]);
+      // would see if the reserve had vanished.
+      // Asleep for a minute: no kernel log (a file: never ready) and no PSI
+      // trigger can wake it to rewrite the status file under the test.
+      const daemon = start(
+        ["--bufsize", "0", "--heartbeat", "60", "--psi-full", "0"],
+        { env: { OOMWATCH_KMSG: quietKernelLog(dir) } },
+      );
       await daemon.waitForLog(/started \(pid/);
       const status = await waitForStatus(statusFile);
       status.state = "armed";
@@ -119,8 +123,13 @@ privilegedTest(
   "check is UNKNOWN when the daemon runs but its status cannot be read",
   [ROOT],
   () =>
-    withScenario(null, async ({ start, cli, statusFile }) => {
-      const daemon = start(["--bufsize", "0", "--heartbeat", "60"]);
+    withScenario(null, async ({ start, cli, statusFile, dir }) => {
+      // Asleep for a minute: no kernel log (a file: never ready) and no PSI
+      // trigger can wake it to rewrite the status file under the test.
+      const daemon = start(
+        ["--bufsize", "0", "--heartbeat", "60", "--psi-full", "0"],
+        { env: { OOMWATCH_KMSG: quietKernelLog(dir) } },
+      );
       await daemon.waitForLog(/started \(pid/);
       await waitForStatus(statusFile);
       Deno.writeTextFileSync(statusFile, "{ not json");

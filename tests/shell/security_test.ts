@@ -10,7 +10,7 @@
  */
 
 import assert from "node:assert/strict";
-import { waitFor, withScenario } from "../helpers/daemon.ts";
+import { quietKernelLog, waitFor, withScenario } from "../helpers/daemon.ts";
 import { MEMCG } from "../helpers/memcg.ts";
 import { asNobody, SETPRIV, stickyDirectory } from "../helpers/nobody.ts";
 import { privilegedTest, ROOT } from "../helpers/privilege.ts";
@@ -310,6 +310,7 @@ privilegedTest(
         new RegExp(`crash flag of boot ${OTHER_BOOT} kept as ${kept}`),
       );
       assert.equal(Deno.readTextFileSync(kept), earlier, "kept as it was");
+      await daemon.waitForLog(/crash flag written to /);
       assert.match(
         Deno.readTextFileSync(flag),
         new RegExp(`^boot_id=${bootId()}$`, "m"),
@@ -429,8 +430,13 @@ privilegedTest(
   "check and status say UNKNOWN, in one line and without a stack trace, for a damaged status file",
   [ROOT],
   () =>
-    withScenario(null, async ({ start, statusFile, cli }) => {
-      const daemon = start(["--bufsize", "0", "--heartbeat", "60"]);
+    withScenario(null, async ({ start, statusFile, cli, dir }) => {
+      // Asleep for a minute: no kernel log (a file: never ready) and no PSI
+      // trigger can wake it to rewrite the status file under the test.
+      const daemon = start(
+        ["--bufsize", "0", "--heartbeat", "60", "--psi-full", "0"],
+        { env: { OOMWATCH_KMSG: quietKernelLog(dir) } },
+      );
       await daemon.waitForLog(/started \(pid/);
       const good = await waitFor("the status file", () => {
         try {
