@@ -51,8 +51,3 @@ export function describeError(error: unknown): string {
   if (error instanceof Error) return error.message || error.name;
   return String(error);
 }
-
-/** The exit code for an error that reached the top of a command. */
-export function exitCodeFor(error: unknown): number {
-  return error instanceof UsageError ? EXIT.USAGE : EXIT.FAILURE;
-}

@@ -153,6 +153,21 @@ export class InstanceLock {
    * {@link AlreadyRunning} or a RuntimeFailure saying what is wrong.
    */
   static acquire(path: string): InstanceLock {
+    try {
+      return InstanceLock.#acquire(path);
+    } catch (error) {
+      if (error instanceof RuntimeFailure) throw error;
+      throw new RuntimeFailure(
+        `cannot take the instance lock ${path}: ${
+          describeError(error)
+        }; check that ${
+          dirname(path)
+        } can be created and written, or choose another --status-file`,
+      );
+    }
+  }
+
+  static #acquire(path: string): InstanceLock {
     const directory = dirname(path);
     ensureDirectory(directory);
     checkDirectory(directory);

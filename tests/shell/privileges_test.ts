@@ -67,3 +67,34 @@ privilegedTest(
       assert.equal(status.code, 0);
     }),
 );
+
+privilegedTest(
+  "a status directory that cannot be created (a read-only filesystem) exits 1 saying so, without a stack trace",
+  [ROOT],
+  () =>
+    withScenario(null, async ({ start, dir }) => {
+      const readOnly = `${dir}/ro`;
+      Deno.mkdirSync(readOnly);
+      const mount = await new Deno.Command("mount", {
+        args: ["-t", "tmpfs", "-o", "ro,size=64k", "oomwatch-test", readOnly],
+      }).output();
+      assert.ok(mount.success);
+      try {
+        const daemon = start([
+          "--bufsize",
+          "8",
+          "--status-file",
+          `${readOnly}/run/status.json`,
+        ]);
+        const { status, log } = await daemon.finished();
+        assert.equal(status.code, 1, log);
+        assert.match(
+          log,
+          /cannot take the instance lock .*ro\/run\/oomwatch.lock: mkdir .*ro\/run failed: EROFS; check that .*ro\/run can be created and written, or choose another --status-file/,
+        );
+        assert.doesNotMatch(log, /\n {4}at /);
+      } finally {
+        await new Deno.Command("umount", { args: [readOnly] }).output();
+      }
+    }),
+);
