@@ -154,6 +154,10 @@ function suggestion(
   options: Map<string, OptionSpec>,
 ): string {
   const name = arg.split("=")[0];
+  // No option is within max(2, length/4) edits of a name this long (the
+  // distance is at least the difference in length): skip the comparison,
+  // quadratic in the argument's length (up to 128 KiB).
+  if (name.length > 64) return " (see oomwatch --help)";
   let best: string | null = null;
   let bestDistance = Infinity;
   for (const known of options.keys()) {

@@ -196,8 +196,8 @@ function occurrences(text: string, needle: string, from = 0): number[] {
 
 /** Whether cgroup `ancestor` is `path` or above it. */
 function containsCgroup(ancestor: string, path: string): boolean {
-  return ancestor === "/" || path === ancestor ||
-    path.startsWith(`${ancestor}/`);
+  return ancestor === "/" || (path.startsWith(ancestor) &&
+    (path.length === ancestor.length || path[ancestor.length] === "/"));
 }
 
 /**
@@ -211,21 +211,29 @@ function containsCgroup(ancestor: string, path: string): boolean {
  * only "unknown", never a cgroup of their choosing.
  */
 function oomMemcgOf(text: string, end: number): string | undefined {
+  // T is at most 15 bytes, 60 characters escaped: only the last few
+  // ",task=" can be its start. Names with separators make the rest
+  // quadratic, so the search stops at a second answer.
+  const tasks = occurrences(
+    text,
+    ",task=",
+    Math.max(0, end - ",task=".length - 4 * TASK_COMM_BYTES),
+  ).filter((t) =>
+    t < end &&
+    kernelTextBytes(text.slice(t + ",task=".length, end)) <= TASK_COMM_BYTES
+  );
+  const taskMemcgs = occurrences(text, ",task_memcg=");
   const answers = new Set<string>();
   for (const x of occurrences(text, ",oom_memcg=")) {
-    for (const y of occurrences(text, ",task_memcg=", x + 1)) {
-      for (const t of occurrences(text, ",task=", y + 1)) {
-        if (t >= end) continue;
-        const memcg = text.slice(x + ",oom_memcg=".length, y);
+    for (const y of taskMemcgs) {
+      if (y <= x) continue;
+      const memcg = text.slice(x + ",oom_memcg=".length, y);
+      if (!memcg.startsWith("/")) continue;
+      for (const t of tasks) {
         const taskMemcg = text.slice(y + ",task_memcg=".length, t);
-        const task = text.slice(t + ",task=".length, end);
-        if (
-          memcg.startsWith("/") && containsCgroup(memcg, taskMemcg) &&
-          kernelTextBytes(task) <= TASK_COMM_BYTES
-        ) {
-          answers.add(memcg);
-        }
+        if (t > y && containsCgroup(memcg, taskMemcg)) answers.add(memcg);
       }
+      if (answers.size > 1) return undefined;
     }
   }
   return answers.size === 1 ? displayKernelText([...answers][0]) : undefined;

@@ -56,16 +56,30 @@ interface OpenRecord {
 interface ReportContext {
   /** The chosen line's scope (Linux < 5.1), for the next bare kill line. */
   chosen: OomScope | null;
+  /** The chosen task's pid: a summary names it, not a sacrificed child. */
+  chosenPid: number | null;
   /** The report's scope, from its chosen line, for the oom.group members. */
   report: OomScope | null;
   /** The oom.group line's cgroup, for the members. */
   group: string | null;
 }
 
+/**
+ * More than the longest summary or header the kernel prints, escaped (two
+ * cgroup paths of about a record each, 1000 bytes, each byte as `\xNN`):
+ * a report that grows past it holds records that are not its own.
+ */
+const MAX_REPORT_CHARS = 16 * 1024;
+
 /** Turns kernel records into kill observations, oldest first. */
 export class KillCorrelator {
   #open: OpenRecord | null = null;
-  #context: ReportContext = { chosen: null, report: null, group: null };
+  #context: ReportContext = {
+    chosen: null,
+    chosenPid: null,
+    report: null,
+    group: null,
+  };
 
   /** One record; the kill it completes, or null. */
   add(record: KernelRecord): KillObservation | null {
@@ -76,6 +90,9 @@ export class KillCorrelator {
       const sameCaller = open?.caller === undefined ||
         record.caller === undefined || open.caller === record.caller;
       if (open && sameCaller) open.text += record.text;
+      // Too long to be the kernel's: the report is unknown (and its parse
+      // and memory stay bounded).
+      if (open && open.text.length > MAX_REPORT_CHARS) this.#open = null;
       return null;
     }
     const line = classifyOomMessage(record.text);
@@ -92,11 +109,21 @@ export class KillCorrelator {
         // The start of a new report.
         this.#open = { kind: line.kind, text: line.text };
         if (record.caller !== undefined) this.#open.caller = record.caller;
-        this.#context = { chosen: null, report: null, group: null };
+        this.#context = {
+          chosen: null,
+          chosenPid: null,
+          report: null,
+          group: null,
+        };
         return null;
       case "chosen":
         // Linux < 5.1: the kill phase of a report (the group line follows).
-        this.#context = { chosen: line.scope, report: line.scope, group: null };
+        this.#context = {
+          chosen: line.scope,
+          chosenPid: line.pid,
+          report: line.scope,
+          group: null,
+        };
         return null;
       case "group":
         this.#context.group = line.oomMemcg;
@@ -130,10 +157,19 @@ export class KillCorrelator {
   ): KillObservation | null {
     const context = this.#context;
     const open = this.#open;
-    const summary = open?.kind === "summary"
-      ? parseConstraint(open.text)
+    const parsed = open?.kind === "summary" ? parseConstraint(open.text) : null;
+    // A summary describes the kill of its own pid, or (Linux < 5.1) of the
+    // child sacrificed for the chosen pid it names. Any other pairing is a
+    // stale summary — one whose victim was already exiting, or whose kill
+    // line was lost — and must not lend its scope to another report's kill.
+    const summary = parsed !== null &&
+        (parsed.pid === kill.pid ||
+          (kill.scope === null && context.chosen !== null &&
+            parsed.pid === context.chosenPid))
+      ? parsed
       : null;
-    const header = open?.kind === "memcg-header"
+    // A memcg header (Linux < 5.0) comes right before its chosen line.
+    const header = open?.kind === "memcg-header" && context.chosen !== null
       ? parseMemcgHeader(open.text)
       : null;
     const lineScope = kill.scope ?? context.chosen ??

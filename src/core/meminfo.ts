@@ -23,7 +23,8 @@ export class MeminfoError extends Error {
 export function parseMeminfoFields(text: string): Map<string, number> {
   const fields = new Map<string, number>();
   for (const line of text.split("\n")) {
-    const match = /^([A-Za-z0-9_()]+):\s+(\d+)(?: (kB))?\s*$/.exec(line);
+    // At most 20 digits (a u64): every figure is a finite number.
+    const match = /^([A-Za-z0-9_()]+):\s+(\d{1,20})(?: (kB))?\s*$/.exec(line);
     if (!match) continue;
     const value = Number(match[2]);
     fields.set(match[1], match[3] ? value * 1024 : value);

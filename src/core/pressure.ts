@@ -21,8 +21,10 @@ export interface Pressure {
   full: PressureLine | null;
 }
 
+// Bounded digits: a kernel prints at most 20 for a u64, so every value is a
+// finite number (an oversized one would read as Infinity).
 const LINE =
-  /^(some|full) avg10=(\d+(?:\.\d+)?) avg60=(\d+(?:\.\d+)?) avg300=(\d+(?:\.\d+)?) total=(\d+)$/;
+  /^(some|full) avg10=(\d{1,3}(?:\.\d{1,2})?) avg60=(\d{1,3}(?:\.\d{1,2})?) avg300=(\d{1,3}(?:\.\d{1,2})?) total=(\d{1,20})$/;
 
 /**
  * Parses the text of a PSI file. A line that is missing or malformed (a
@@ -109,7 +111,10 @@ export function stallSignal(
   threshold: number,
   windowSeconds: number,
 ): OomSignal | null {
-  if (threshold <= 0 || share === null || share < threshold) return null;
+  if (
+    threshold <= 0 || share === null || !Number.isFinite(share) ||
+    share < threshold
+  ) return null;
   return {
     kind: "memory-stall",
     detail: `full stall ${share.toFixed(0)}% of the last ${windowSeconds} s`,

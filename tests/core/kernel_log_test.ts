@@ -295,3 +295,14 @@ Deno.test("pendingScope() tells the scope of a kill the log has announced but no
   });
   assert.equal(correlator.pendingScope(12), null);
 });
+
+Deno.test("a stale summary (its victim was already exiting) never lends its scope to a later kill of another pid", () => {
+  const kills = correlate(records(
+    "oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=/tenant,task_memcg=/tenant,task=x,pid=100,uid=0",
+    "Memory cgroup out of memory: OOM victim 100 (x) is already exiting. Skip killing the task",
+    // The next report's summary was rate-limited away: a global kill alone.
+    kill("Out of memory", 200, "db"),
+  ));
+  assert.deepEqual(summary(kills), ["global:200"]);
+  assert.equal(kills[0].constraint, undefined);
+});
