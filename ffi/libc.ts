@@ -33,6 +33,18 @@ const library = Deno.dlopen("libc.so.6", {
   rename: { parameters: ["buffer", "buffer"], result: "i32" },
   mkdir: { parameters: ["buffer", "u32"], result: "i32" },
   sync: { parameters: [], result: "void" },
+  mount: {
+    parameters: ["buffer", "buffer", "buffer", "u64", "buffer"],
+    result: "i32",
+  },
+  umount2: { parameters: ["buffer", "i32"], result: "i32" },
+  fallocate: { parameters: ["i32", "i32", "i64", "i64"], result: "i32" },
+  // long syscall(long number, ...): glibc's is assembly that moves six
+  // registers, so declaring every argument as 64 bits passes them right.
+  syscall: {
+    parameters: ["i64", "buffer", "i64", "i64", "i64", "i64"],
+    result: "i64",
+  },
   malloc_trim: { parameters: ["usize"], result: "i32" },
   statvfs: { parameters: ["buffer", "buffer"], result: "i32" },
   reboot: { parameters: ["i32"], result: "i32" },
@@ -122,6 +134,7 @@ function lastErrno(): number {
 // except where OPEN_FLAGS says otherwise.
 const PROT_READ = 0x1;
 const PROT_WRITE = 0x2;
+const MAP_SHARED = 0x01;
 const MAP_PRIVATE = 0x02;
 const MAP_ANONYMOUS = 0x20;
 const MADV_DONTNEED = 4;
@@ -159,6 +172,8 @@ export const O = {
   DIRECTORY: Deno.build.arch === "aarch64" ? 0x4000 : 0x10000,
   NOFOLLOW: Deno.build.arch === "aarch64" ? 0x8000 : 0x20000,
   CLOEXEC: 0x80000,
+  /** __O_TMPFILE | O_DIRECTORY: an unnamed file in a directory. */
+  TMPFILE: 0x400000 | (Deno.build.arch === "aarch64" ? 0x4000 : 0x10000),
 } as const;
 
 /** Event bits of `poll(2)`. */
@@ -236,6 +251,57 @@ export function dropMappedPages(address: bigint, bytes: bigint): void {
  */
 export function trimMallocHeap(): boolean {
   return symbols.malloc_trim(0n) === 1;
+}
+
+/** perf_event_open(2)'s number (arch/x86/entry/syscalls, include/uapi/asm-generic/unistd.h). */
+const SYS_PERF_EVENT_OPEN = Deno.build.arch === "aarch64" ? 241n : 298n;
+const PERF_FLAG_FD_CLOEXEC = 8n;
+
+/**
+ * perf_event_open(attr, pid -1, cpu, group -1, FD_CLOEXEC): an event that
+ * counts every task on `cpu`. Returns the fd; throws LibcError (EACCES or
+ * EPERM where perf is refused: no CAP_PERFMON/CAP_SYS_ADMIN, or
+ * perf_event_paranoid).
+ */
+export function perfEventOpen(attr: Uint8Array, cpu: number): number {
+  const result = symbols.syscall(
+    SYS_PERF_EVENT_OPEN,
+    attr,
+    -1n,
+    BigInt(cpu),
+    -1n,
+    PERF_FLAG_FD_CLOEXEC,
+  );
+  const errno = lastErrno();
+  if (result < 0n) throw new LibcError(`perf_event_open cpu ${cpu}`, errno);
+  return Number(result);
+}
+
+/**
+ * Maps `bytes` of `fd` shared and read-write (a perf ring: the reader
+ * writes data_tail back) and returns a view of it. The mapping lives as
+ * long as the process or until {@link unmap}.
+ */
+export function mapShared(
+  fd: number,
+  bytes: number,
+): { mapping: Mapping; memory: ArrayBuffer } {
+  const address = symbols.mmap(
+    null,
+    BigInt(bytes),
+    PROT_READ | PROT_WRITE,
+    MAP_SHARED,
+    fd,
+    0n,
+  );
+  const errno = lastErrno();
+  if (address === null || Deno.UnsafePointer.value(address) === MAP_FAILED) {
+    throw new LibcError("mmap", errno);
+  }
+  return {
+    mapping: { address, bytes },
+    memory: Deno.UnsafePointerView.getArrayBuffer(address, bytes),
+  };
 }
 
 /** Unmaps a mapping; its pages, locked or not, go back to the kernel. */
@@ -380,7 +446,8 @@ export function makeDirectory(path: string, mode: number): void {
 /** What statvfs(3) says of the filesystem holding a path. */
 export interface FilesystemState {
   readOnly: boolean;
-  /** Bytes an unprivileged writer could still use. */
+  /** Bytes in all, and those an unprivileged writer could still use. */
+  totalBytes: bigint;
   availableBytes: bigint;
   /** Inodes in all; 0 where the filesystem has no fixed number (btrfs). */
   totalInodes: bigint;
@@ -397,10 +464,54 @@ export function filesystemState(path: string): FilesystemState {
   const ST_RDONLY = 1n;
   return {
     readOnly: (view.getBigUint64(72, true) & ST_RDONLY) !== 0n,
+    totalBytes: view.getBigUint64(16, true) * view.getBigUint64(8, true),
     availableBytes: view.getBigUint64(32, true) * view.getBigUint64(8, true),
     totalInodes: view.getBigUint64(40, true),
     availableInodes: view.getBigUint64(56, true),
   };
+}
+
+/** mount(2) flags (include/uapi/linux/mount.h). */
+export const MS = { NOSUID: 2, NODEV: 4, NOEXEC: 8, REMOUNT: 32 } as const;
+
+/** mount(2) of a filesystem of `type` at `target` with `options`. */
+export function mountFilesystem(
+  source: string,
+  target: string,
+  type: string,
+  flags: number,
+  options: string,
+): void {
+  const result = symbols.mount(
+    cString(source),
+    cString(target),
+    cString(type),
+    BigInt(flags),
+    cString(options),
+  );
+  if (result !== 0) throw new LibcError(`mount ${target}`, lastErrno());
+}
+
+/** umount2(2) with MNT_DETACH: gone from the tree now, freed when unused. */
+export function unmountLazily(target: string): void {
+  const MNT_DETACH = 2;
+  if (symbols.umount2(cString(target), MNT_DETACH) !== 0) {
+    throw new LibcError(`umount ${target}`, lastErrno());
+  }
+}
+
+/** fallocate(2): allocates `bytes` of `fd` from the start (mode 0). */
+export function allocateFile(fd: number, bytes: number): void {
+  if (symbols.fallocate(fd, 0, 0n, BigInt(bytes)) !== 0) {
+    throw new LibcError("fallocate", lastErrno());
+  }
+}
+
+/** ftruncate(2): the file's length becomes `bytes`; pages beyond are freed. */
+export function truncateFile(fd: number, bytes: number): void {
+  if (symbols.ftruncate(fd, BigInt(bytes)) !== 0) {
+    throw new LibcError("ftruncate", lastErrno());
+  }
 }
 
 /** reboot(2) commands (include/uapi/linux/reboot.h). */

@@ -81,6 +81,11 @@ Detection and action:
   --heartbeat SECONDS      how often the daemon wakes when nothing happens (default 5)
   --lock-code 0|1          lock oomwatch's own code in RAM so thrashing cannot evict it
                            (default 0; the systemd unit sets 1)
+  --tracepoint 0|1         wake on the kernel's oom:mark_victim tracepoint (perf; needs
+                           CAP_PERFMON and tracefs), else on the kernel log (default 1)
+  --reserve-backing KIND   locked (an mlocked mapping, VmLck) or tmpfs (a never-mapped
+                           file on a huge-page, no-swap tmpfs: the fastest release;
+                           needs CAP_SYS_ADMIN) (default locked)
 Other:
   --status-file PATH       the status file the daemon keeps and check/status read
                            (default /run/oomwatch/status.json; the instance lock

@@ -19,7 +19,9 @@ import { parseLockedMappings, reserveIsLocked } from "../core/smaps.ts";
 import { type DaemonStatus, parseStatus } from "../core/status.ts";
 import { crashFlagFacts } from "../shell/crash_flag_file.ts";
 import { instanceRunning, lockPathFor } from "../shell/instance_lock.ts";
+import { dirname } from "../core/paths.ts";
 import { readBootId, SMAPS_MAX_BYTES } from "../shell/procfs.ts";
+import { tmpfsReserveBytes } from "../shell/reserve_tmpfs.ts";
 import { isNotFound, readRegularFile } from "../shell/safe_file.ts";
 
 /** The status file, or why it cannot be read (never a throw). */
@@ -34,8 +36,24 @@ export function readStatusFile(
   }
 }
 
-/** Whether the kernel shows the daemon's reserve locked; null if not readable. */
-function verifyReserve(status: DaemonStatus, machine: Machine): boolean | null {
+/**
+ * Whether the kernel shows the daemon's reserve held: a locked anonymous
+ * mapping in its smaps, or (tmpfs backing) that much memory on the
+ * reserve's tmpfs. Null where it cannot be seen (a plain user).
+ */
+function verifyReserve(
+  status: DaemonStatus,
+  machine: Machine,
+  statusFile: string,
+): boolean | null {
+  if (status.reserve.backing === "tmpfs") {
+    try {
+      const held = tmpfsReserveBytes(`${dirname(statusFile)}/reserve`);
+      return held !== null && held >= status.reserve.heldBytes;
+    } catch {
+      return null; // statvfs refused: not ours to see
+    }
+  }
   let smaps: string;
   try {
     smaps = readRegularFile(`${machine.proc}/${status.pid}/smaps`, {
@@ -62,7 +80,7 @@ export function gatherFacts(config: Config, machine: Machine): HealthFacts {
     status,
     nowEpochMs: Date.now(),
     reserveLocked: running && !("unreadable" in status)
-      ? verifyReserve(status, machine)
+      ? verifyReserve(status, machine, config.statusFile)
       : null,
     crashFlags: config.crashflag ? crashFlagFacts(config.crashflagName) : [],
     currentBootId: readBootId(machine),

@@ -33,8 +33,13 @@ import {
   readVmstat,
 } from "../shell/procfs.ts";
 import { Reserve, ReserveError } from "../shell/reserve.ts";
+import { tmpfsReserveBytes } from "../shell/reserve_tmpfs.ts";
 import { statLink } from "../shell/safe_file.ts";
 import { protectFromOomKiller } from "../shell/self_protection.ts";
+import {
+  TracepointReader,
+  TracepointRefused,
+} from "../shell/tracepoint_reader.ts";
 
 const MIB = 1024 * 1024;
 
@@ -55,6 +60,47 @@ function reserveFact(
   const lockedBytes = vmLck() - before;
   reserve.release();
   return { mib, lockedBytes, leftBytes: vmLck() - before };
+}
+
+/**
+ * The tmpfs reserve taken and given back on a tmpfs of its own in a
+ * temporary directory (a running daemon's mount is left alone), or why not.
+ */
+function tmpfsFact(
+  config: Config,
+  machine: Machine,
+): SelftestFacts["tmpfsReserve"] {
+  if (config.reserveBacking !== "tmpfs") return null;
+  const mib = config.bufsize > 0 ? config.bufsize : 2;
+  const directory = Deno.makeTempDirSync({ prefix: "oomwatch-selftest-" });
+  const reserve = new Reserve(machine, { kind: "tmpfs", directory });
+  try {
+    reserve.create(mib * MIB);
+    const heldBytes = tmpfsReserveBytes(directory) ?? 0;
+    reserve.release();
+    return { mib, heldBytes, leftBytes: tmpfsReserveBytes(directory) ?? 0 };
+  } catch (error) {
+    if (!(error instanceof ReserveError)) throw error;
+    return { mib, error: error.message };
+  } finally {
+    reserve.close();
+    Deno.removeSync(directory);
+  }
+}
+
+function tracepointFact(
+  config: Config,
+  machine: Machine,
+): SelftestFacts["tracepoint"] {
+  if (!config.tracepoint) return null;
+  try {
+    const reader = TracepointReader.open(machine);
+    reader.close();
+    return { cpus: reader.cpus, tracefs: reader.tracefs };
+  } catch (error) {
+    if (!(error instanceof TracepointRefused)) throw error;
+    return { refused: error.message };
+  }
 }
 
 function sysrqFact(machine: Machine): SelftestFacts["sysrq"] {
@@ -115,6 +161,8 @@ function gatherSelftestFacts(config: Config, machine: Machine): SelftestFacts {
   return {
     config,
     reserve: reserveFact(config, machine),
+    tmpfsReserve: tmpfsFact(config, machine),
+    tracepoint: tracepointFact(config, machine),
     oomKillCounter: vmstat.ok
       ? { value: vmstat.value.oomKill }
       : { error: vmstat.reason },

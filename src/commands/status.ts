@@ -78,6 +78,11 @@ export function runStatus(
           ? "no release yet"
           : `${status.lastReactionLatencyMs.toFixed(3)} ms (last release)`
       }`,
+      `kills seen:  first by the ${status.killSource}${
+        status.counters.tracepointLost > 0
+          ? ` (${status.counters.tracepointLost} tracepoint records lost)`
+          : ""
+      }`,
       `waiting on:  ${escapeControl(status.sources.join(", "))}`,
       `heartbeat:   ${
         escapeControl(status.heartbeatAt)

@@ -72,6 +72,10 @@ export interface Config {
   heartbeat: number;
   /** Whether the daemon locks its own code pages in RAM. */
   lockCode: boolean;
+  /** Whether to wake on the kernel's oom:mark_victim tracepoint where perf allows. */
+  tracepoint: boolean;
+  /** Where the reserve's memory comes from: an mlocked mapping, or a tmpfs file. */
+  reserveBacking: "locked" | "tmpfs";
   /** The status file the daemon keeps and `check`/`status` read. */
   statusFile: string;
   /** Prometheus textfile to keep, or "" for none. */
@@ -93,6 +97,8 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   memcgOom: { kind: "none" },
   heartbeat: 5,
   lockCode: false,
+  tracepoint: true,
+  reserveBacking: "locked",
   statusFile: "/run/oomwatch/status.json",
   metricsFile: "",
   execOnOom: "",
@@ -177,6 +183,19 @@ const PARAMETERS: { readonly [K in keyof Config]: Parameter<K> } = {
     allowed: "1 (lock oomwatch's own code pages in RAM) or 0",
     parse: zeroOrOne,
     print: printFlag,
+  },
+  tracepoint: {
+    name: "tracepoint",
+    allowed:
+      "1 (wake on the kernel's oom:mark_victim tracepoint where perf allows) or 0 (the kernel log only)",
+    parse: zeroOrOne,
+    print: printFlag,
+  },
+  reserveBacking: {
+    name: "reserve_backing",
+    allowed:
+      "locked (an mlocked mapping, shown as VmLck) or tmpfs (a file on a huge-page, no-swap tmpfs oomwatch mounts beside the status file: released without a TLB shootdown)",
+    parse: oneOf(["locked", "tmpfs"] as const),
   },
   statusFile: {
     name: "status_file",
@@ -269,61 +288,6 @@ export function parseParameter(
       }`,
     );
   }
-  return layer;
-}
-
-const SYSCTL_PREFIX = "vm.oom_ext.";
-
-/**
- * Parses a config file in sysctl.d syntax: `key = value` lines, `#` and `;`
- * comments, keys with or without the `vm.oom_ext.` prefix (also written with
- * slashes, as sysctl allows). A leading `-` (sysctl's "ignore failure") is
- * accepted and ignored. Other sysctls (`kernel.panic = 10` in the
- * `/etc/sysctl.d` file written for `oom_ext`) are sysctl's business and
- * skipped; an unknown bare key, an unknown `vm.oom_ext.` key or a dotted key
- * that names `oom_ext` in another way (a typo) is an error naming the file,
- * the line, the key and the value, as is a bad value or a key given twice.
- *
- * @example
- * ```ts
- * parseConfigFile("vm.oom_ext.bufsize = 64\n", "/etc/sysctl.d/oom.conf"); // { bufsize: 64 }
- * ```
- */
-export function parseConfigFile(text: string, path: string): ConfigLayer {
-  const layer: ConfigLayer = {};
-  const seen = new Map<string, number>();
-  text.split("\n").forEach((line, index) => {
-    const where = `${path}:${index + 1}`;
-    const content = line.trim();
-    if (content === "" || content.startsWith("#") || content.startsWith(";")) {
-      return;
-    }
-    const equals = content.indexOf("=");
-    if (equals < 0) {
-      throw new UsageError(
-        `${where}: expected 'key = value', found '${content}'`,
-      );
-    }
-    let key = content.slice(0, equals).trim().replace(/^-/, "");
-    key = key.replaceAll("/", ".");
-    if (key.startsWith(SYSCTL_PREFIX)) {
-      key = key.slice(SYSCTL_PREFIX.length);
-    } else if (key.includes(".") && !/oom[-_]?ext/i.test(key)) {
-      return;
-    }
-    const canonical = canonicalName(key) ?? key;
-    const earlier = seen.get(canonical);
-    if (earlier !== undefined) {
-      throw new UsageError(
-        `${where}: ${canonical} is set again (first on line ${earlier}); keep one line`,
-      );
-    }
-    seen.set(canonical, index + 1);
-    Object.assign(
-      layer,
-      parseParameter(key, content.slice(equals + 1).trim(), where),
-    );
-  });
   return layer;
 }
 

@@ -3,6 +3,8 @@
  * like the watchdog it feeds:
  * - a kill from a witness that names its scope is a signal when global, or
  *   when memcg and the `memcg_oom` policy takes it ({@link memcgKillIsSignal});
+ *   the kernel log and the tracepoint, two witnesses of one kill, are made
+ *   one ({@link KillWitnesses});
  * - the `oom_kill` counter is reconciled with the kernel log
  *   ({@link KillLedger}); a kill the log did not explain is judged by the
  *   documented fallback from the lowest MemAvailable of the last seconds;
@@ -14,8 +16,10 @@
  */
 
 import type { Config, MemcgOomPolicy } from "./config.ts";
+import type { KernelRecord, OomScope } from "./kernel_log.ts";
 import { fallbackScope, KillLedger } from "./kill_ledger.ts";
 import type { KillObservation } from "./kill_correlator.ts";
+import { KillWitnesses, type Victim } from "./witnesses.ts";
 import type { Meminfo } from "./meminfo.ts";
 import { StallMeter, stallSignal } from "./pressure.ts";
 import type { OomSignal } from "./episode.ts";
@@ -29,7 +33,12 @@ const SUMMARY_CGROUPS = 3;
 
 /** What a source saw (src/shell/sources/). */
 export type Observation =
-  | { kind: "kill"; kill: KillObservation }
+  /** Records of the kernel log, in order. */
+  | { kind: "kernel-records"; records: KernelRecord[] }
+  /** A victim the `oom:mark_victim` tracepoint reported. */
+  | { kind: "victim"; victim: Victim }
+  /** Tracepoint records perf could not keep (the counter covers their kills). */
+  | { kind: "victims-lost"; count: number }
   | { kind: "oom-kill-counter"; value: number }
   | { kind: "memory"; info: Meminfo }
   | { kind: "pressure"; fullTotalMicros: number };
@@ -81,6 +90,35 @@ export interface DetectorCounters {
   globalOomKills: number;
   memcgOomKills: number;
   stalls: number;
+  /** Tracepoint records lost (a reader that was stopped; PERF_RECORD_LOST). */
+  tracepointLost: number;
+}
+
+/**
+ * Whether a kill of `scope` (from the tracepoint's callchain) is judged
+ * without its cgroup's path: a global kill is always an OOM signal; a memcg
+ * kill is judged on scope alone only where every memcg kill is a signal
+ * (otherwise the verdict — or its log line — needs the path).
+ */
+export function judgedOnScope(
+  policy: MemcgOomPolicy,
+  scope: OomScope,
+): boolean {
+  return scope === "global" || policy.kind === "all";
+}
+
+/**
+ * Whether the reserve is released on the tracepoint's wake, before the rest
+ * of the wake: when the kill is an OOM signal whatever it turns out to be
+ * (every kill is one), or when its callchain's scope makes it one — the
+ * verdict {@link judgedOnScope} leads to, so an early release always
+ * belongs to an episode.
+ */
+export function releasesAtOnce(
+  policy: MemcgOomPolicy,
+  scope: OomScope | null,
+): boolean {
+  return policy.kind === "all" || scope === "global";
 }
 
 function describeKill(kill: KillObservation): string {
@@ -99,6 +137,7 @@ function describeKill(kill: KillObservation): string {
 export class Detector {
   #config: DetectorConfig;
   #ledger: KillLedger;
+  readonly #witnesses = new KillWitnesses();
   #stall: StallMeter;
   #memory: { atMs: number; memAvailable: number; memTotal: number }[] = [];
   #lastShare: number | null = null;
@@ -106,6 +145,7 @@ export class Detector {
     globalOomKills: 0,
     memcgOomKills: 0,
     stalls: 0,
+    tracepointLost: 0,
   };
   /** memcg kills that were not signals, by cgroup, since the last summary. */
   #unsummed = new Map<string, number>();
@@ -136,9 +176,9 @@ export class Detector {
     return this.#lastShare;
   }
 
-  /** Whether the counter shows a kill the log has yet to explain. */
+  /** Whether a kill waits to be explained: counted, or marked by the tracepoint, but not yet logged. */
   get killPending(): boolean {
-    return this.#ledger.pending;
+    return this.#ledger.pending || this.#witnesses.waiting;
   }
 
   /** The last memory figures read, or null before the first. */
@@ -159,8 +199,29 @@ export class Detector {
     killWitness: boolean,
   ): Detection {
     switch (observation.kind) {
-      case "kill":
-        return this.kill(observation.kill, nowMs);
+      case "kernel-records":
+        return this.#logged(observation.records, nowMs);
+      case "victim": {
+        const kill = this.#witnesses.victim(
+          observation.victim,
+          nowMs,
+          (scope) => judgedOnScope(this.#config.memcgOom, scope),
+        );
+        if (kill === null) return { signals: [], logs: [] };
+        // Judged now, it explains a counted kill: its kill line will not.
+        this.#ledger.logged();
+        return this.#judge(kill, nowMs);
+      }
+      case "victims-lost":
+        this.#counters.tracepointLost += observation.count;
+        return {
+          signals: [],
+          logs: [{
+            level: "warn",
+            message:
+              `perf dropped ${observation.count} oom:mark_victim records (the daemon could not read them in time): the oom_kill counter still counts those kills, the kernel log tells what it kept of them`,
+          }],
+        };
       case "oom-kill-counter":
         return this.counter(observation.value, nowMs, killWitness);
       case "memory":
@@ -175,6 +236,18 @@ export class Detector {
   kill(kill: KillObservation, nowMs: number): Detection {
     if (kill.source !== "oom_kill counter") this.#ledger.logged();
     return this.#judge(kill, nowMs);
+  }
+
+  #logged(records: readonly KernelRecord[], nowMs: number): Detection {
+    const detection: Detection = { signals: [], logs: [] };
+    for (const kill of this.#witnesses.records(records, nowMs)) {
+      // Each kill explains one counted by the kernel.
+      this.#ledger.logged();
+      const judged = this.#judge(kill, nowMs);
+      detection.signals.push(...judged.signals);
+      detection.logs.push(...judged.logs);
+    }
+    return detection;
   }
 
   /**
@@ -220,8 +293,15 @@ export class Detector {
 
   /** The passing of time: a memcg summary when one is due. */
   tick(nowMs: number): Detection {
+    const late: Detection = { signals: [], logs: [] };
+    for (const kill of this.#witnesses.tick(nowMs)) {
+      this.#ledger.logged();
+      const judged = this.#judge(kill, nowMs);
+      late.signals.push(...judged.signals);
+      late.logs.push(...judged.logs);
+    }
     if (this.#summaryDueMs === null || nowMs < this.#summaryDueMs) {
-      return { signals: [], logs: [] };
+      return late;
     }
     this.#summaryDueMs = null;
     this.#lastSummaryMs = nowMs;
@@ -231,8 +311,8 @@ export class Detector {
       .join(", ");
     this.#unsummed.clear();
     return {
-      signals: [],
-      logs: [{
+      signals: late.signals,
+      logs: [...late.logs, {
         level: "info",
         message: `${total} more memcg OOM kill(s) in the last ${
           MEMCG_SUMMARY_INTERVAL_MS / 1000
@@ -277,6 +357,9 @@ export class Detector {
     }
     if (kill.kernelMicros !== undefined) {
       signal.kernelMicros = kill.kernelMicros;
+      signal.kernelSource = kill.source === "tracepoint"
+        ? "oom:mark_victim tracepoint"
+        : "report";
     }
     return { signals: [signal], logs: [] };
   }

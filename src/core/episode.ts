@@ -20,6 +20,8 @@ export interface OomSignal {
   victim?: string;
   /** When the kernel reported it (CLOCK_MONOTONIC µs), for the reaction latency. */
   kernelMicros?: number;
+  /** What that time is the time of: the kill's `report` line, or the `oom:mark_victim tracepoint`. */
+  kernelSource?: string;
 }
 
 /**

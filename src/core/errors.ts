@@ -24,6 +24,17 @@ export class RuntimeFailure extends Error {
   }
 }
 
+/** Creating the reserve failed; the message says why and how to fix it. */
+export class ReserveError extends RuntimeFailure {
+  /** The most RLIMIT_MEMLOCK would let the process lock now, when it is the limit. */
+  readonly allowedBytes: number | null;
+  constructor(message: string, allowedBytes: number | null = null) {
+    super(message);
+    this.name = "ReserveError";
+    this.allowedBytes = allowedBytes;
+  }
+}
+
 /** Exit codes of the daemon and of commands other than check/status. */
 export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
 

@@ -31,6 +31,10 @@ export interface Machine {
   proc: string;
   /** Where tracefs may be mounted, in order of preference. */
   tracefs: readonly string[];
+  /** The CPUs online (`/sys/devices/system/cpu/online`), one perf ring each. */
+  cpusOnline: string;
+  /** The kernel's symbols, where the OOM paths' code lies. */
+  kallsyms: string;
   /** stderr is the journal (JOURNAL_STREAM set): lines carry priorities. */
   journal: boolean;
 }
@@ -68,6 +72,8 @@ export function describeMachine(
     kernelPanic: "/proc/sys/kernel/panic",
     proc: "/proc",
     tracefs: ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"],
+    cpusOnline: "/sys/devices/system/cpu/online",
+    kallsyms: "/proc/kallsyms",
     journal: given("JOURNAL_STREAM") !== undefined,
   };
 }

@@ -7,7 +7,7 @@
  */
 
 import { PROBLEM_IDS } from "./problems.ts";
-import { type DaemonStatus, STATES } from "./status.ts";
+import { type DaemonStatus, KILL_SOURCES, STATES } from "./status.ts";
 
 /**
  * A sample value without binary float noise (`0.008104`, not
@@ -86,6 +86,21 @@ export function formatMetrics(status: DaemonStatus): string {
     [["", c.rearmFailures]],
   );
   metric(
+    "oomwatch_kill_source",
+    "gauge",
+    "The fastest witness of OOM kills in use: 1 for it.",
+    KILL_SOURCES.map((source) => [
+      `{source="${source}"}`,
+      source === status.killSource ? 1 : 0,
+    ]),
+  );
+  metric(
+    "oomwatch_tracepoint_records_lost_total",
+    "counter",
+    "oom:mark_victim records perf could not keep (the oom_kill counter still counts those kills).",
+    [["", c.tracepointLost]],
+  );
+  metric(
     "oomwatch_kernel_log_records_lost_total",
     "counter",
     "Kernel log records overwritten before they were read.",
@@ -95,7 +110,7 @@ export function formatMetrics(status: DaemonStatus): string {
     metric(
       "oomwatch_last_reaction_latency_seconds",
       "gauge",
-      "From the kernel's OOM report to the reserve unmapped, for the last release.",
+      "From the kernel's time of the OOM kill (tracepoint or report) to the reserve released, for the last release.",
       [["", status.lastReactionLatencyMs / 1000]],
     );
   }

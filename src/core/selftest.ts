@@ -31,6 +31,13 @@ export interface SelftestFacts {
   reserve:
     | { mib: number; lockedBytes: number; leftBytes: number }
     | { mib: number; error: string };
+  /** With `reserve_backing tmpfs`: the reserve taken on a tmpfs of its own and given back. */
+  tmpfsReserve:
+    | null
+    | { mib: number; heldBytes: number; leftBytes: number }
+    | { mib: number; error: string };
+  /** With `tracepoint 1`: the event opened on every CPU, or why perf refused. */
+  tracepoint: null | { cpus: number; tracefs: string } | { refused: string };
   /** `oom_kill` (null: the kernel has none), or why unreadable. */
   oomKillCounter: { value: number | null } | { error: string };
   meminfo: { memAvailable: number; memTotal: number } | { error: string };
@@ -80,6 +87,54 @@ function reserveRow(facts: SelftestFacts): SelftestRow {
       reserve.lockedBytes / MIB
     } MiB) and released`,
   };
+}
+
+function tmpfsRow(facts: SelftestFacts): SelftestRow[] {
+  const check = "tmpfs reserve";
+  const tmpfs = facts.tmpfsReserve;
+  if (tmpfs === null) return [];
+  if ("error" in tmpfs) return [{ result: "fail", check, detail: tmpfs.error }];
+  if (tmpfs.heldBytes < tmpfs.mib * MIB || tmpfs.leftBytes !== 0) {
+    return [{
+      result: "fail",
+      check,
+      detail: `the tmpfs held ${
+        tmpfs.heldBytes / MIB
+      } MiB for a ${tmpfs.mib} MiB reserve and ${
+        tmpfs.leftBytes / MIB
+      } MiB after release`,
+    }];
+  }
+  return [{
+    result: "pass",
+    check,
+    detail: `${tmpfs.mib} MiB taken on a huge-page tmpfs and released`,
+  }];
+}
+
+function tracepointRow(facts: SelftestFacts): SelftestRow {
+  const check = "OOM tracepoint";
+  const tracepoint = facts.tracepoint;
+  if (tracepoint === null) {
+    return {
+      result: "pass",
+      check,
+      detail: "off (tracepoint 0): kills wake the daemon from the kernel log",
+    };
+  }
+  return "refused" in tracepoint
+    ? {
+      result: "warn",
+      check,
+      detail:
+        `${tracepoint.refused}; kills wake the daemon from the kernel log, milliseconds later`,
+    }
+    : {
+      result: "pass",
+      check,
+      detail:
+        `oom:mark_victim opened on ${tracepoint.cpus} CPUs (${tracepoint.tracefs})`,
+    };
 }
 
 function procRows(facts: SelftestFacts): SelftestRow[] {
@@ -238,7 +293,9 @@ function oomScoreRow(facts: SelftestFacts): SelftestRow {
 export function judgeSelftest(facts: SelftestFacts): SelftestRow[] {
   return [
     reserveRow(facts),
+    ...tmpfsRow(facts),
     ...procRows(facts),
+    tracepointRow(facts),
     kernelLogRow(facts),
     triggerRow(facts),
     sysrqRow(facts),

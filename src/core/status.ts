@@ -57,6 +57,18 @@ export function episodeStatus(
 }
 
 /** Everything the daemon reports about itself. */
+/**
+ * The witnesses of an OOM kill, fastest first: the oom:mark_victim
+ * tracepoint, the kernel log, and the `oom_kill` counter alone (read at
+ * each heartbeat) when neither can be read.
+ */
+export const KILL_SOURCES = [
+  "tracepoint",
+  "kernel log",
+  "oom_kill counter",
+] as const;
+export type KillSource = typeof KILL_SOURCES[number];
+
 export interface DaemonStatus {
   pid: number;
   version: string;
@@ -64,7 +76,12 @@ export interface DaemonStatus {
   bootId: string;
   config: Record<string, string>;
   state: State;
-  reserve: { configuredBytes: number; heldBytes: number };
+  reserve: {
+    configuredBytes: number;
+    heldBytes: number;
+    /** `locked` (an mlocked mapping) or `tmpfs` (a file on the reserve's tmpfs). */
+    backing: "locked" | "tmpfs";
+  };
   episode: EpisodeStatus | null;
   counters: {
     globalOomKills: number;
@@ -74,7 +91,11 @@ export interface DaemonStatus {
     releases: number;
     rearmFailures: number;
     kernelLogLost: number;
+    /** Tracepoint records perf could not keep (a stopped or starved daemon). */
+    tracepointLost: number;
   };
+  /** The fastest witness of OOM kills in use (see {@link KILL_SOURCES}). */
+  killSource: KillSource;
   /** What the daemon waits on: `kernel log`, `PSI trigger`, `oom_kill counter`, … */
   sources: string[];
   problems: Problem[];
@@ -266,6 +287,7 @@ export function parseStatus(text: string): DaemonStatus {
     reserve: {
       configuredBytes: reserve.count("configuredBytes"),
       heldBytes: reserve.count("heldBytes"),
+      backing: reserve.oneOf("backing", ["locked", "tmpfs"] as const),
     },
     episode: episode && episodeOf(episode),
     counters: {
@@ -276,7 +298,9 @@ export function parseStatus(text: string): DaemonStatus {
       releases: counters.count("releases"),
       rearmFailures: counters.count("rearmFailures"),
       kernelLogLost: counters.count("kernelLogLost"),
+      tracepointLost: counters.count("tracepointLost"),
     },
+    killSource: fields.oneOf("killSource", KILL_SOURCES),
     sources: fields.strings("sources"),
     problems: fields.list("problems").map(problemOf),
     lastReactionLatencyMs: fields.nullableNumber("lastReactionLatencyMs"),

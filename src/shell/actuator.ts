@@ -7,7 +7,6 @@
  * @module
  */
 
-import { monotonicMicros } from "../../ffi/libc.ts";
 import type { Config } from "../core/config.ts";
 import { describeError } from "../core/errors.ts";
 import type { Machine } from "../core/machine.ts";
@@ -90,22 +89,28 @@ export class Actuator {
     }
   }
 
-  /** munmap first: the log line, with its latency, comes after. */
+  /**
+   * munmap first: the log line, with its latency, comes after. On the
+   * tracepoint's wake the reserve may already be released (before the kill
+   * was even classified, when every kill is a signal): that release is the
+   * one reported.
+   */
   #release(cause?: OomSignal): void {
-    const released = this.#parts.reserve.release();
-    const doneMicros = monotonicMicros();
+    const reserve = this.#parts.reserve;
+    reserve.release();
+    const release = reserve.lastRelease;
     let latency = "";
-    if (cause?.kernelMicros !== undefined) {
-      // The record's timestamp and CLOCK_MONOTONIC are the same clock.
-      this.lastLatencyMs = Number(doneMicros - BigInt(cause.kernelMicros)) /
-        1000;
-      latency = `, ${
-        this.lastLatencyMs.toFixed(3)
-      } ms after the kernel's report`;
+    if (release && cause?.kernelMicros !== undefined) {
+      // The kernel's timestamps and CLOCK_MONOTONIC are the same clock.
+      this.lastLatencyMs =
+        Number(release.doneMicros - BigInt(cause.kernelMicros)) / 1000;
+      latency = `, ${this.lastLatencyMs.toFixed(3)} ms after the kernel's ${
+        cause.kernelSource ?? "report"
+      }`;
     }
     this.#parts.log.child("reserve").critical(
       "warn",
-      `reserve of ${released / MIB} MiB released${latency}`,
+      `reserve of ${(release?.bytes ?? 0) / MIB} MiB released${latency}`,
     );
   }
 

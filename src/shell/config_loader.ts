@@ -12,8 +12,8 @@ import {
   type Config,
   type ConfigLayer,
   mergeConfig,
-  parseConfigFile,
 } from "../core/config.ts";
+import { parseConfigFile } from "../core/config_file.ts";
 import { describeError, UsageError } from "../core/errors.ts";
 import type { Machine } from "../core/machine.ts";
 import { dirname } from "../core/paths.ts";

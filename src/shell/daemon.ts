@@ -12,7 +12,7 @@
 
 import { pollFds, POLLIN } from "../../ffi/libc.ts";
 import { type Config, describeConfig } from "../core/config.ts";
-import { Detector } from "../core/detector.ts";
+import { Detector, releasesAtOnce } from "../core/detector.ts";
 import { RuntimeFailure } from "../core/errors.ts";
 import type { Machine } from "../core/machine.ts";
 import { Problems } from "../core/problems.ts";
@@ -28,7 +28,7 @@ import { InstanceLock, lockPathFor } from "./instance_lock.ts";
 import { kernelLogWriter, type Logger, ProblemLog } from "./log.ts";
 import { readBootId, readMeminfo } from "./procfs.ts";
 import { reload, type ReloadTarget } from "./reload.ts";
-import { Reserve, ReserveError } from "./reserve.ts";
+import { Reserve, reserveBacking, ReserveError } from "./reserve.ts";
 import { nowMs, Runner, wallClockOf } from "./runner.ts";
 import {
   lockOwnCode,
@@ -36,10 +36,7 @@ import {
   shedIdleMemory,
 } from "./self_protection.ts";
 import { Signals } from "./signals.ts";
-import { CounterSource } from "./sources/counter_source.ts";
-import { KernelLogSource } from "./sources/kernel_log_source.ts";
-import { MemorySource } from "./sources/memory_source.ts";
-import { PressureSource } from "./sources/pressure_source.ts";
+import { openSources } from "./sources/index.ts";
 
 export class Daemon implements ReloadTarget {
   readonly #initial: Config;
@@ -62,7 +59,7 @@ export class Daemon implements ReloadTarget {
     this.#log = log;
     this.#loadConfig = loadConfig;
     this.#problems = new ProblemLog(new Problems(), log.child("health"));
-    this.#reserve = new Reserve(machine);
+    this.#reserve = new Reserve(machine, reserveBacking(config));
   }
 
   /**
@@ -138,16 +135,15 @@ export class Daemon implements ReloadTarget {
       log.child("crash-flag"),
     );
     if (config.crashflag) crashFlag.reportAtStart();
-    const kernelLog = KernelLogSource.open(machine.kernelLog, problems);
+    const sources = openSources(machine, config, log, problems, (scope) => {
+      // The tracepoint's wake, before the kernel log is read.
+      if (!releasesAtOnce(runner.config.memcgOom, scope)) return false;
+      this.#reserve.release();
+      return true;
+    });
     log.setKernelLog(kernelLogWriter(machine.kernelLog));
-    const counter = new CounterSource(machine, problems);
-    const pressure = new PressureSource(
-      machine,
-      config,
-      log.child("pressure"),
-      problems,
-    );
-    const detector = new Detector(config, counter.current());
+    if (sources.tracepoint.describe() !== null) this.#reserve.warmUp();
+    const detector = new Detector(config, sources.counter.current());
     if (memory.ok) detector.memory(memory.value, nowMs());
     const watchdog = new Watchdog(config, this.#reserve.bytes);
     const actuator: Actuator = new Actuator({
@@ -174,16 +170,10 @@ export class Daemon implements ReloadTarget {
         watchdog,
         detector,
         actuator,
-        kernelLog,
-        pressure,
-        // Log first, then the counter (the kernel counts a kill before it
-        // prints it), then memory and pressure, which the counter may ask for.
-        sources: [
-          kernelLog,
-          counter,
-          new MemorySource(machine, problems),
-          pressure,
-        ],
+        kernelLog: sources.kernelLog,
+        tracepoint: sources.tracepoint,
+        pressure: sources.pressure,
+        sources: sources.all,
       },
       config,
       crashFlag,
@@ -209,6 +199,7 @@ export class Daemon implements ReloadTarget {
   /** SIGTERM/SIGINT: release first, then leave the status consistent. */
   #stop(signal: string): void {
     const released = this.#reserve.release();
+    this.#reserve.close();
     const runner = this.#runner;
     const episode = runner?.watchdog.episode;
     if (runner) {

@@ -78,6 +78,13 @@ export function reload(
     log,
     "lock_code takes effect at the next start; keeping the running value",
   );
+  next = keep(
+    next,
+    old,
+    "reserveBacking",
+    log,
+    "reserve_backing takes effect at the next start; keeping the running value",
+  );
   if (target.phase === "episode") {
     next = keep(
       next,

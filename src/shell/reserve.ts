@@ -12,22 +12,16 @@ import {
   lockMapping,
   mapAnonymous,
   type Mapping,
+  monotonicMicros,
   unmap,
 } from "../../ffi/libc.ts";
+import type { Config } from "../core/config.ts";
+import { ReserveError } from "../core/errors.ts";
+import { dirname } from "../core/paths.ts";
 import type { Machine } from "../core/machine.ts";
 import { formatMiB, MIB } from "../core/units.ts";
 import { CAP, hasCapability, readMeminfo, readStatusBytes } from "./procfs.ts";
-
-/** Creating the reserve failed; the message says why and how to fix it. */
-export class ReserveError extends Error {
-  /** The most RLIMIT_MEMLOCK would let this process lock now, when it is the limit. */
-  readonly allowedBytes: number | null;
-  constructor(message: string, allowedBytes: number | null = null) {
-    super(message);
-    this.name = "ReserveError";
-    this.allowedBytes = allowedBytes;
-  }
-}
+import { takeTmpfs, unmountTmpfs } from "./reserve_tmpfs.ts";
 
 function formatLimit(value: bigint | null): string {
   if (value === null) return "unlimited";
@@ -36,22 +30,64 @@ function formatLimit(value: bigint | null): string {
     : `${value / 1024n} KiB`;
 }
 
-/** The reserve of one daemon. At most one mapping at a time. */
-export class Reserve {
-  #mapping: Mapping | null = null;
-  readonly #machine: Machine;
+export { ReserveError };
 
-  constructor(machine: Machine) {
+/** The last release: its size, and when munmap returned (CLOCK_MONOTONIC µs). */
+export interface Release {
+  bytes: number;
+  doneMicros: bigint;
+}
+
+/** Memory taken for the reserve, and the one way to give it back. */
+interface Held {
+  bytes: number;
+  /** Gives the memory back to the kernel (munmap, or ftruncate). */
+  giveBack(): void;
+}
+
+/** Where the reserve's memory comes from. */
+export type ReserveBacking =
+  /** An anonymous mapping, populated and mlocked: VmLck shows it. */
+  | { kind: "locked" }
+  /**
+   * A file nobody maps, on a tmpfs oomwatch mounts at `directory` (huge
+   * pages, no swap): no page tables, so giving it back needs no TLB
+   * shootdown of the CPU that runs the OOM killer (README, Performance).
+   */
+  | { kind: "tmpfs"; directory: string };
+
+/** The backing `config` asks for (a tmpfs beside the status file). */
+export function reserveBacking(
+  config: Pick<Config, "reserveBacking" | "statusFile">,
+): ReserveBacking {
+  return config.reserveBacking === "tmpfs"
+    ? { kind: "tmpfs", directory: `${dirname(config.statusFile)}/reserve` }
+    : { kind: "locked" };
+}
+
+/** The reserve of one daemon. At most one piece of memory at a time. */
+export class Reserve {
+  #held: Held | null = null;
+  #lastRelease: Release | null = null;
+  readonly #machine: Machine;
+  readonly #backing: ReserveBacking;
+
+  constructor(machine: Machine, backing: ReserveBacking = { kind: "locked" }) {
     this.#machine = machine;
+    this.#backing = backing;
   }
 
-  /** Bytes currently mapped and locked (0 when released). */
+  /** Bytes currently held (0 when released). */
   get bytes(): number {
-    return this.#mapping?.bytes ?? 0;
+    return this.#held?.bytes ?? 0;
   }
 
   get held(): boolean {
-    return this.#mapping !== null;
+    return this.#held !== null;
+  }
+
+  get backing(): ReserveBacking {
+    return this.#backing;
   }
 
   #availableMiB(): string {
@@ -92,14 +128,7 @@ export class Reserve {
     );
   }
 
-  /**
-   * Maps and locks `bytes` (releasing a reserve held before). Throws
-   * {@link ReserveError} with the limit, the size and the fix when the
-   * kernel refuses; nothing stays mapped then.
-   */
-  create(bytes: number): void {
-    if (this.#mapping) this.release();
-    if (bytes === 0) return;
+  #takeLocked(bytes: number): Held {
     let mapping: Mapping;
     try {
       mapping = mapAnonymous(bytes);
@@ -118,13 +147,26 @@ export class Reserve {
       if (!(error instanceof LibcError)) throw error;
       throw this.#explainLockFailure(bytes, error);
     }
-    this.#mapping = mapping;
+    return { bytes, giveBack: () => unmap(mapping) };
+  }
+
+  /**
+   * Takes `bytes` (releasing a reserve held before). Throws
+   * {@link ReserveError} with the limit, the size and the fix when the
+   * kernel refuses; nothing stays held then.
+   */
+  create(bytes: number): void {
+    if (this.#held) this.release();
+    if (bytes === 0) return;
+    this.#held = this.#backing.kind === "locked"
+      ? this.#takeLocked(bytes)
+      : takeTmpfs(this.#backing.directory, bytes, this.#availableMiB());
   }
 
   /**
    * Creates the reserve at `bytes`, or — when RLIMIT_MEMLOCK allows less —
-   * at the most it allows. Returns the bytes locked and, when that is not
-   * `bytes`, why; throws {@link ReserveError} when nothing could be locked.
+   * at the most it allows. Returns the bytes held and, when that is not
+   * `bytes`, why; throws {@link ReserveError} when nothing could be taken.
    */
   createUpTo(bytes: number): { bytes: number; shortfall: string | null } {
     try {
@@ -137,12 +179,38 @@ export class Reserve {
     }
   }
 
-  /** Unmaps the reserve; returns the bytes given back (0 if none was held). */
+  /**
+   * Gives the reserve back; returns the bytes (0 if none was held). Nothing
+   * before the syscall: the victim may be waiting for these pages.
+   */
   release(): number {
-    const mapping = this.#mapping;
-    if (!mapping) return 0;
-    this.#mapping = null;
-    unmap(mapping);
-    return mapping.bytes;
+    const held = this.#held;
+    if (!held) return 0;
+    this.#held = null;
+    held.giveBack();
+    this.#lastRelease = { bytes: held.bytes, doneMicros: monotonicMicros() };
+    return held.bytes;
+  }
+
+  /** The last release (however it came about), or null before the first. */
+  get lastRelease(): Release | null {
+    return this.#lastRelease;
+  }
+
+  /**
+   * Runs the release path's code on a page of its own, so that the first
+   * real release after a quiet spell does not pay for compiling it.
+   */
+  warmUp(rounds = 100): void {
+    for (let i = 0; i < rounds; i++) {
+      if (this.#backing.kind === "locked") unmap(mapAnonymous(4096));
+      else takeTmpfs(this.#backing.directory, 4096, "").giveBack();
+    }
+  }
+
+  /** Lets the backing's resources go (the tmpfs mount: a clean stop). */
+  close(): void {
+    this.release();
+    if (this.#backing.kind === "tmpfs") unmountTmpfs(this.#backing.directory);
   }
 }

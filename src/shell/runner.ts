@@ -25,6 +25,7 @@ import { shedIdleMemory } from "./self_protection.ts";
 import type { KernelLogSource } from "./sources/kernel_log_source.ts";
 import type { PressureSource } from "./sources/pressure_source.ts";
 import type { Source, Wake } from "./sources/source.ts";
+import type { TracepointSource } from "./sources/tracepoint_source.ts";
 import { statusOf, StatusWriter } from "./status_writer.ts";
 
 /** Monotonic milliseconds: the clock of the watchdog and of kernel stamps. */
@@ -47,6 +48,7 @@ export interface RunnerParts {
   detector: Detector;
   actuator: Actuator;
   kernelLog: KernelLogSource;
+  tracepoint: TracepointSource;
   pressure: PressureSource;
   /** In the order they are read on a wake. */
   sources: Source[];
@@ -113,6 +115,7 @@ export class Runner {
       memoryWanted: sampleDue && this.#cadence(now).readMemory,
     };
     try {
+      for (const source of sources) source.beforeRead?.(wake);
       for (const source of sources) {
         for (const seen of source.read(wake)) await this.#observe(seen, now);
       }
@@ -221,6 +224,11 @@ export class Runner {
         watchdog: parts.watchdog,
         detector: parts.detector.counters,
         kernelLogLost: parts.kernelLog.lost,
+        killSource: parts.tracepoint.witnessesKills
+          ? "tracepoint"
+          : parts.kernelLog.witnessesKills
+          ? "kernel log"
+          : "oom_kill counter",
         sources: [...this.waitsOn(), "the oom_kill counter"],
         problems: parts.problems.problems.list(),
         lastLatencyMs: parts.actuator.lastLatencyMs,

@@ -134,6 +134,31 @@ function openChecked(
 /** Reads every byte of an open regular file, up to `maxBytes`. */
 function readAll(fd: number, path: string, maxBytes: number): Uint8Array {
   const chunks: Uint8Array[] = [];
+  const total = readChunks(
+    fd,
+    path,
+    maxBytes,
+    (chunk) => chunks.push(chunk.slice()),
+  );
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return bytes;
+}
+
+/**
+ * Hands each piece of an open regular file to `take` (a view of one reused
+ * buffer, valid until `take` returns); returns the bytes read.
+ */
+function readChunks(
+  fd: number,
+  path: string,
+  maxBytes: number,
+  take: (chunk: Uint8Array) => void,
+): number {
   let total = 0;
   const buffer = new Uint8Array(Math.min(64 * 1024, maxBytes + 1));
   while (true) {
@@ -151,15 +176,9 @@ function readAll(fd: number, path: string, maxBytes: number): Uint8Array {
         }, more than oomwatch reads`,
       );
     }
-    chunks.push(buffer.slice(0, result.bytes));
+    take(buffer.subarray(0, result.bytes)); // reused: copy what is kept
   }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return bytes;
+  return total;
 }
 
 /**
@@ -176,6 +195,24 @@ export function readRegularFile(
   try {
     decoder ??= new TextDecoder();
     return decoder.decode(readAll(fd, path, maxBytes));
+  } finally {
+    closeFd(fd);
+  }
+}
+
+/**
+ * The bytes of a large regular file (/proc/kallsyms) piece by piece, for a
+ * scanner that keeps only what it needs; the same refusals as
+ * {@link readRegularFile}.
+ */
+export function scanRegularFile(
+  path: string,
+  maxBytes: number,
+  take: (piece: Uint8Array) => void,
+): void {
+  const fd = openChecked(path, O.RDONLY, false, [S_IF.REG]);
+  try {
+    readChunks(fd, path, maxBytes, take);
   } finally {
     closeFd(fd);
   }

@@ -15,6 +15,7 @@ import type { Problem } from "../core/problems.ts";
 import {
   type DaemonStatus,
   episodeStatus,
+  type KillSource,
   type State,
 } from "../core/status.ts";
 import { isoTimestamp } from "../core/time.ts";
@@ -33,6 +34,7 @@ export interface StatusInputs {
   watchdog: Watchdog;
   detector: Readonly<DetectorCounters>;
   kernelLogLost: number;
+  killSource: KillSource;
   sources: string[];
   problems: Problem[];
   lastLatencyMs: number | null;
@@ -56,6 +58,7 @@ export function statusOf(inputs: StatusInputs): DaemonStatus {
     reserve: {
       configuredBytes: config.bufsize * 1024 * 1024,
       heldBytes: inputs.reserveBytes,
+      backing: config.reserveBacking,
     },
     episode: episode &&
       episodeStatus(
@@ -69,6 +72,7 @@ export function statusOf(inputs: StatusInputs): DaemonStatus {
       ...watchdog.counters,
       kernelLogLost: inputs.kernelLogLost,
     },
+    killSource: inputs.killSource,
     sources: inputs.sources,
     problems: inputs.problems,
     lastReactionLatencyMs: inputs.lastLatencyMs,

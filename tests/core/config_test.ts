@@ -4,9 +4,9 @@ import {
   DEFAULT_CONFIG,
   describeConfig,
   mergeConfig,
-  parseConfigFile,
   parseParameter,
 } from "../../src/core/config.ts";
+import { parseConfigFile } from "../../src/core/config_file.ts";
 import { UsageError } from "../../src/core/errors.ts";
 
 Deno.test("the defaults are the original module's", () => {

@@ -50,6 +50,7 @@ Deno.test("a global kill is a signal with its victim and kernel time; a memcg ki
   assert.deepEqual(global.signals, [{
     kind: "global-oom",
     detail: "kill of hog (pid 7) (from the kernel log)",
+    kernelSource: "report",
     victim: "hog (pid 7)",
     kernelMicros: 123,
   }]);
@@ -60,6 +61,7 @@ Deno.test("a global kill is a signal with its victim and kernel time; a memcg ki
     globalOomKills: 1,
     memcgOomKills: 2,
     stalls: 0,
+    tracepointLost: 0,
   });
 });
 

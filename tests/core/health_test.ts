@@ -22,7 +22,11 @@ const status: DaemonStatus = {
   bootId: "b",
   config: {},
   state: "armed",
-  reserve: { configuredBytes: 32 * 1024 * 1024, heldBytes: 32 * 1024 * 1024 },
+  reserve: {
+    configuredBytes: 32 * 1024 * 1024,
+    heldBytes: 32 * 1024 * 1024,
+    backing: "locked",
+  },
   episode: null,
   counters: {
     globalOomKills: 0,
@@ -32,7 +36,9 @@ const status: DaemonStatus = {
     releases: 0,
     rearmFailures: 0,
     kernelLogLost: 0,
+    tracepointLost: 0,
   },
+  killSource: "kernel log",
   sources: ["the kernel log (/dev/kmsg)"],
   problems: [],
   lastReactionLatencyMs: null,
@@ -153,7 +159,11 @@ Deno.test("judgeHealth(): a reserve is not expected when none is configured or i
       status: {
         ...status,
         state,
-        reserve: { configuredBytes: state === "episode" ? 1 : 0, heldBytes: 0 },
+        reserve: {
+          configuredBytes: state === "episode" ? 1 : 0,
+          heldBytes: 0,
+          backing: "locked",
+        },
       },
     });
     assert.doesNotMatch(verdict.line, /should be locked/);

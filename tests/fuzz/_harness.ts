@@ -455,6 +455,10 @@ export function expectOnly<T, E>(
   );
 }
 
+/** A character that must never reach the log raw: C0, DEL and C1 controls. */
+// deno-lint-ignore no-control-regex
+export const UNSAFE = /[\x00-\x1f\x7f-\x9f]/;
+
 /** Throws an {@link InvariantError} unless `condition` holds. */
 export function check(condition: boolean, message: string): asserts condition {
   if (!condition) throw new InvariantError(message);

@@ -36,6 +36,7 @@ import {
   randomString,
   type Rng,
   timed,
+  UNSAFE,
   utf8,
 } from "./_harness.ts";
 import {
@@ -65,9 +66,6 @@ import {
 function nothing(_error: unknown): _error is never {
   return false;
 }
-
-// deno-lint-ignore no-control-regex
-const UNSAFE = /[\x00-\x1f\x7f-\x9f]/;
 
 /** A name "shown safely": no control character, every backslash an `\xNN`. */
 function checkShownSafely(what: string, text: string): void {

@@ -1,6 +1,7 @@
 /**
  * One fuzz target per parser of outside input: config files and values,
- * the command line, the kernel log (see `_kernel_targets.ts`), the /proc
+ * the command line, the kernel log (see `_kernel_targets.ts`), the
+ * tracepoint's format and perf rings (`_tracepoint_targets.ts`), the /proc
  * texts, the status file and the crash flag.
  *
  * @module
@@ -16,9 +17,9 @@ import {
   mergeConfig,
   PANIC_ACTIONS,
   PARAMETER_NAMES,
-  parseConfigFile,
   parseParameter,
 } from "../../src/core/config.ts";
+import { parseConfigFile } from "../../src/core/config_file.ts";
 import {
   type CrashFlag,
   formatCrashFlag,
@@ -39,12 +40,14 @@ import { PROBLEM_IDS } from "../../src/core/problems.ts";
 import { parseLockedMappings, reserveIsLocked } from "../../src/core/smaps.ts";
 import {
   type DaemonStatus,
+  KILL_SOURCES,
   parseStatus,
   STATES,
   StatusError,
 } from "../../src/core/status.ts";
 import { parseVmstat } from "../../src/core/vmstat.ts";
 import { KERNEL_TARGETS } from "./_kernel_targets.ts";
+import { TRACEPOINT_TARGETS } from "./_tracepoint_targets.ts";
 import {
   check,
   decodeLossy,
@@ -565,7 +568,11 @@ function validStatus(rng: Rng): DaemonStatus {
     bootId: someString(rng),
     config,
     state: rng.pick(STATES),
-    reserve: { configuredBytes: count(rng), heldBytes: count(rng) },
+    reserve: {
+      configuredBytes: count(rng),
+      heldBytes: count(rng),
+      backing: rng.pick(["locked", "tmpfs"] as const),
+    },
     episode: rng.chance(0.5) ? null : {
       number: count(rng),
       startedAt: someString(rng),
@@ -586,7 +593,9 @@ function validStatus(rng: Rng): DaemonStatus {
       releases: count(rng),
       rearmFailures: count(rng),
       kernelLogLost: count(rng),
+      tracepointLost: count(rng),
     },
+    killSource: rng.pick(KILL_SOURCES),
     sources: Array.from({ length: rng.int(0, 4) }, () => someString(rng)),
     problems: Array.from({ length: rng.int(0, 3) }, () => ({
       id: rng.pick(PROBLEM_IDS),
@@ -881,6 +890,7 @@ export const TARGETS: readonly FuzzTarget[] = [
   parameter,
   commandLine,
   ...KERNEL_TARGETS,
+  ...TRACEPOINT_TARGETS,
   vmstat,
   meminfo,
   pressure,

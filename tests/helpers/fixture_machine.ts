@@ -36,6 +36,8 @@ export class FixtureMachine {
       kernelPanic: `${proc}/sys/kernel/panic`,
       proc,
       tracefs: [],
+      cpusOnline: `${dir}/cpus-online`,
+      kallsyms: `${proc}/kallsyms`,
       journal: false,
     };
   }

@@ -20,6 +20,7 @@ import {
 } from "../helpers/daemon.ts";
 import { MEMCG, type MemoryCgroup } from "../helpers/memcg.ts";
 import { privilegedTest, ROOT } from "../helpers/privilege.ts";
+import { TRACEPOINT } from "../helpers/tracing.ts";
 
 const MIB = 1024 * 1024;
 const CGROUP_LIMIT = 48 * MIB;
@@ -200,44 +201,63 @@ async function namedHog(
   }).output();
 }
 
-privilegedTest(
-  "a real memcg kill of a process named 'ev\\nil' is an OOM signal with --memcg-oom, and one named with a terminal escape is logged escaped",
-  [ROOT, MEMCG],
-  () =>
-    withScenario(CGROUP_LIMIT, async ({ start, cgroup, flag }) => {
-      const quiet = start(["--bufsize", "8"]);
-      await quiet.waitForLocked(8);
-      assert.equal((await namedHog(cgroup, "\x1b[31mred")).signal, "SIGKILL");
-      const logged = await quiet.waitForLog(
-        /memcg OOM kill of (\S+) \(pid \d+\) in (\S+) \(from the kernel log\): not an OOM signal/,
-      );
-      assert.equal(logged[1], "\\x1b[31mred");
-      assert.equal(logged[2], cgroup.kernelName);
-      await quiet.stop();
-      const daemon = start([
-        "--bufsize",
-        "8",
-        "--memcg-oom",
-        cgroup.kernelName,
-        "--resettime",
-        "60",
-      ]);
-      await daemon.waitForLocked(8);
-      assert.equal((await namedHog(cgroup, "ev\nil")).signal, "SIGKILL");
-      const line = await daemon.waitForLog(
-        /OOM episode 1 started by memcg-oom kill of (\S+) \(pid \d+\) in (\S+) \(from the kernel log\)/,
-      );
-      assert.equal(line[1], "ev\\x0ail");
-      assert.equal(line[2], cgroup.kernelName);
-      assert.match(
-        Deno.readTextFileSync(flag),
-        /^victim=ev\\x0ail \(pid \d+\)$/m,
-      );
-      for (const log of [quiet.log, daemon.log]) {
-        assert.ok(
-          !log.includes("\x1b") && !log.includes("ev\nil"),
-          "no raw control byte in the log",
+// The name reaches oomwatch two ways: escaped by the kernel's printk in the
+// kernel log, and as raw comm bytes in the oom:mark_victim tracepoint record
+// (since 6.2 it carries comm). Both must come out escaped.
+for (
+  const { source, args } of [
+    { source: "kernel log", args: ["--tracepoint", "0"] },
+    { source: "tracepoint", args: [] },
+  ]
+) {
+  privilegedTest(
+    `a real memcg kill of a process named 'ev\\nil' is an OOM signal with --memcg-oom, and one named with a terminal escape is logged escaped (from the ${source})`,
+    source === "tracepoint" ? [ROOT, MEMCG, TRACEPOINT] : [ROOT, MEMCG],
+    () =>
+      withScenario(CGROUP_LIMIT, async ({ start, cgroup, flag }) => {
+        const from = `\\(from the ${source}\\)`;
+        const quiet = start(["--bufsize", "8", ...args]);
+        await quiet.waitForLocked(8);
+        assert.equal(
+          (await namedHog(cgroup, "\x1b[31mred")).signal,
+          "SIGKILL",
         );
-      }
-    }),
-);
+        const logged = await quiet.waitForLog(
+          new RegExp(
+            `memcg OOM kill of (\\S+) \\(pid \\d+\\) in (\\S+) ${from}: not an OOM signal`,
+          ),
+        );
+        assert.equal(logged[1], "\\x1b[31mred");
+        assert.equal(logged[2], cgroup.kernelName);
+        await quiet.stop();
+        const daemon = start([
+          "--bufsize",
+          "8",
+          "--memcg-oom",
+          cgroup.kernelName,
+          "--resettime",
+          "60",
+          ...args,
+        ]);
+        await daemon.waitForLocked(8);
+        assert.equal((await namedHog(cgroup, "ev\nil")).signal, "SIGKILL");
+        const line = await daemon.waitForLog(
+          new RegExp(
+            `OOM episode 1 started by memcg-oom kill of (\\S+) \\(pid \\d+\\) in (\\S+) ${from}`,
+          ),
+        );
+        assert.equal(line[1], "ev\\x0ail");
+        assert.equal(line[2], cgroup.kernelName);
+        assert.match(
+          Deno.readTextFileSync(flag),
+          /^victim=ev\\x0ail \(pid \d+\)$/m,
+        );
+        for (const log of [quiet.log, daemon.log]) {
+          assert.ok(
+            !log.includes("\x1b") && !log.includes("ev\nil"),
+            "no raw control byte in the log",
+          );
+        }
+      }),
+  );
+}

@@ -108,6 +108,7 @@ privilegedTest(
       status.reserve = {
         configuredBytes: 16 * 1024 * 1024,
         heldBytes: 16 * 1024 * 1024,
+        backing: "locked",
       };
       Deno.writeTextFileSync(statusFile, JSON.stringify(status));
       const result = await cli(["check"]);

@@ -1,15 +1,15 @@
 /**
- * The kernel log as a source: every OOM kill the kernel reports, with its
- * scope, victim and cgroup, as soon as the record is there (poll wakes on
- * it). Where the log cannot be read, the `oom_kill` counter's fallback
- * decides, and the status says so (check: WARNING).
+ * The kernel log as a source: its records, as soon as they are there (poll
+ * wakes on them), for the detector to pair into kills with their scope,
+ * victim and cgroup (core/kill_correlator.ts). Where the log cannot be read,
+ * the `oom_kill` counter's fallback decides, and the status says so
+ * (check: WARNING).
  *
  * @module
  */
 
 import { POLLIN } from "../../../ffi/libc.ts";
 import { describeError } from "../../core/errors.ts";
-import { KillCorrelator } from "../../core/kill_correlator.ts";
 import { KernelLogReader } from "../kernel_log_reader.ts";
 import type { ProblemLog } from "../log.ts";
 import type { Observation, PollRequest, Source, Wake } from "./source.ts";
@@ -24,7 +24,6 @@ export class KernelLogSource implements Source {
   #reader: KernelLogReader | null;
   readonly #path: string;
   readonly #problems: ProblemLog;
-  readonly #correlator = new KillCorrelator();
 
   private constructor(
     reader: KernelLogReader | null,
@@ -80,12 +79,7 @@ export class KernelLogSource implements Source {
       );
       return [];
     }
-    const observations: Observation[] = [];
-    for (const record of records) {
-      const kill = this.#correlator.add(record);
-      if (kill) observations.push({ kind: "kill", kill });
-    }
-    return observations;
+    return records.length > 0 ? [{ kind: "kernel-records", records }] : [];
   }
 
   describe(): string | null {

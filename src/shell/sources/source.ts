@@ -37,6 +37,11 @@ export interface Source {
   readonly witnessesKills: boolean;
   /** The descriptors to wait on before the next wake. */
   waitFds(): PollRequest[];
+  /**
+   * What must come before anything else on a wake, before any source is
+   * read (the tracepoint source releases the reserve there).
+   */
+  beforeRead?(wake: Wake): void;
   /** What it observed on this wake, oldest first. */
   read(wake: Wake): Observation[];
   /** What it waits on, for the start line and the status; null when idle. */

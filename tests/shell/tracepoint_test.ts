@@ -1,0 +1,155 @@
+/**
+ * The oom:mark_victim tracepoint source for real: the fallback where perf
+ * is refused, and a ring that overflows while the daemon is stopped.
+ */
+
+import assert from "node:assert/strict";
+import { readVmstat } from "../../src/shell/procfs.ts";
+import { describeMachine } from "../../src/core/machine.ts";
+import { parseStatus } from "../../src/core/status.ts";
+import { waitFor, withScenario } from "../helpers/daemon.ts";
+import { MEMCG, type MemoryCgroup } from "../helpers/memcg.ts";
+import { commandsNeed, privilegedTest, ROOT } from "../helpers/privilege.ts";
+import { TRACEPOINT } from "../helpers/tracing.ts";
+
+const MIB = 1024 * 1024;
+const CGROUP_LIMIT = 48 * MIB;
+const SETPRIV = commandsNeed(["setpriv", "taskset"], "util-linux");
+const MACHINE = describeMachine(() => undefined);
+
+function oomKills(): number {
+  const vmstat = readVmstat(MACHINE);
+  if (!vmstat.ok || vmstat.value.oomKill === null) {
+    throw new Error("no oom_kill counter");
+  }
+  return vmstat.value.oomKill;
+}
+
+privilegedTest(
+  "where perf is refused (no CAP_PERFMON, no CAP_SYS_ADMIN) the daemon says so once and a real memcg kill still releases the reserve from the kernel log",
+  [ROOT, MEMCG, TRACEPOINT, SETPRIV],
+  () =>
+    withScenario(CGROUP_LIMIT, async ({ start, cgroup, statusFile }) => {
+      const daemon = start(
+        ["--bufsize", "8", "--memcg-oom", cgroup.kernelName],
+        {
+          wrapper: [
+            "setpriv",
+            "--bounding-set=-perfmon,-sys_admin",
+            "--inh-caps=-perfmon,-sys_admin",
+            "--",
+          ],
+        },
+      );
+      await daemon.waitForLocked(8);
+      await daemon.waitForLog(/started .*waiting on the kernel log/);
+      assert.doesNotMatch(
+        daemon.log,
+        /waiting on the kernel's oom:mark_victim/,
+      );
+      const refusals = daemon.log.match(/no OOM tracepoint \(/g) ?? [];
+      assert.equal(refusals.length, 1, daemon.log);
+      assert.match(
+        daemon.log,
+        /no OOM tracepoint \(perf refused the tracepoint \((EACCES|EPERM)\): it needs CAP_PERFMON .*\): waking on the kernel log/,
+      );
+      const status = await waitFor("the status", () => {
+        try {
+          return parseStatus(Deno.readTextFileSync(statusFile));
+        } catch {
+          return undefined;
+        }
+      });
+      assert.equal(status.killSource, "kernel log");
+      assert.equal((await cgroup.runHog()).signal, "SIGKILL");
+      await daemon.waitForLocked(0);
+      await daemon.waitForLog(
+        /reserve of 8 MiB released, [\d.]+ ms after the kernel's report/,
+      );
+      assert.equal(
+        (daemon.log.match(/no OOM tracepoint \(/g) ?? []).length,
+        1,
+        "said once",
+      );
+    }),
+);
+
+/** A hog on CPU 0: its kill's sample goes to CPU 0's ring. */
+async function hogOnCpu0(cgroup: MemoryCgroup): Promise<Deno.CommandStatus> {
+  return await new Deno.Command("taskset", {
+    args: [
+      "-c",
+      "0",
+      "sh",
+      "-c",
+      `echo $$ > "$1/cgroup.procs" && exec python3 -c 'bytearray(${
+        2 * CGROUP_LIMIT
+      })'`,
+      "hog",
+      cgroup.path,
+    ],
+    stdout: "null",
+    stderr: "null",
+  }).output();
+}
+
+privilegedTest(
+  "100 kills while the daemon is stopped overflow a ring: after SIGCONT every kill is counted, the lost records are reported, and the next kill releases the reserve again",
+  [ROOT, MEMCG, TRACEPOINT, SETPRIV],
+  () =>
+    withScenario(CGROUP_LIMIT, async ({ start, cgroup, statusFile }) => {
+      // Every memcg kill a signal: after a storm the kernel's rate limit
+      // (10 reports per 5 s) leaves kills without the record naming their
+      // cgroup, which a --memcg-oom PATHS policy needs.
+      const daemon = start([
+        "--bufsize",
+        "8",
+        "--memcg-oom",
+        "--resettime",
+        "2",
+        "--heartbeat",
+        "1",
+      ]);
+      await daemon.waitForLocked(8);
+      await daemon.waitForLog(/waiting on the kernel's oom:mark_victim/);
+      const before = oomKills();
+      Deno.kill(daemon.pid, "SIGSTOP");
+      let kills = 0;
+      try {
+        // On one CPU, so that one ring takes all 100 samples.
+        for (let i = 0; i < 100; i++) {
+          if ((await hogOnCpu0(cgroup)).signal === "SIGKILL") kills += 1;
+        }
+      } finally {
+        Deno.kill(daemon.pid, "SIGCONT");
+      }
+      assert.equal(kills, 100);
+      await daemon.waitForLocked(0);
+      // The kernel reports the records it dropped with its next write to
+      // that ring: the next kill on the same CPU.
+      await daemon.waitForLocked(8, 15_000);
+      assert.equal((await hogOnCpu0(cgroup)).signal, "SIGKILL");
+      await daemon.waitForLocked(0);
+      const total = oomKills() - before;
+      const status = await waitFor("every kill counted", () => {
+        const status = parseStatus(Deno.readTextFileSync(statusFile));
+        const { globalOomKills, memcgOomKills } = status.counters;
+        return globalOomKills + memcgOomKills >= total ? status : undefined;
+      }, 15_000);
+      assert.equal(
+        status.counters.globalOomKills + status.counters.memcgOomKills,
+        total,
+      );
+      assert.ok(
+        status.counters.tracepointLost > 0,
+        `lost records reported (${JSON.stringify(status.counters)})`,
+      );
+      assert.equal(status.killSource, "tracepoint");
+      assert.match(
+        daemon.log,
+        new RegExp(
+          `perf dropped ${status.counters.tracepointLost} oom:mark_victim records`,
+        ),
+      );
+    }),
+);
