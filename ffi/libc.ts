@@ -48,6 +48,9 @@ const library = Deno.dlopen("libc.so.6", {
   malloc_trim: { parameters: ["usize"], result: "i32" },
   statvfs: { parameters: ["buffer", "buffer"], result: "i32" },
   reboot: { parameters: ["i32"], result: "i32" },
+  // int ioctl(int fd, unsigned long request, ...): the one argument used
+  // here is a pointer.
+  ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
@@ -596,6 +599,37 @@ export function readNonBlocking(fd: number, buffer: Uint8Array): ReadResult {
 }
 
 /** Closes a descriptor opened here; errors are ignored (nothing to undo). */
+/**
+ * The watchdog device's ioctls (include/uapi/linux/watchdog.h), encoded as
+ * asm-generic's _IOR/_IOWR('W', n, …) (x86 and arm64 alike).
+ */
+export const WDIOC = {
+  /** _IOR('W', 0, struct watchdog_info): options u32, firmware u32, identity[32]. */
+  GETSUPPORT: 0x80285700,
+  KEEPALIVE: 0x80045705,
+  SETTIMEOUT: 0xc0045706,
+  GETTIMEOUT: 0x80045707,
+} as const;
+
+/** watchdog_info.options bits. */
+export const WDIOF = {
+  SETTIMEOUT: 0x0080,
+  MAGICCLOSE: 0x0100,
+  KEEPALIVEPING: 0x8000,
+} as const;
+
+/** ioctl(fd, request, buffer); throws LibcError with errno. */
+export function ioctlBuffer(
+  fd: number,
+  request: number,
+  buffer: Uint8Array,
+  what: string,
+): void {
+  if (symbols.ioctl(fd, BigInt(request), buffer) < 0) {
+    throw new LibcError(what, lastErrno());
+  }
+}
+
 export function closeFd(fd: number): void {
   symbols.close(fd);
 }

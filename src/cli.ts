@@ -75,6 +75,9 @@ Detection and action:
   --psi-full PERCENT       memory stall signal: share of --psi-window in which all tasks
                            were stalled on memory (PSI full); 0 = off (default 60)
   --psi-window SECONDS     window of that share (default 10)
+  --thrash-io-full PERCENT thrash signal: share of --psi-window in which all tasks were
+                           stalled on I/O (PSI io full) while major faults go on (5/s)
+                           and MemAvailable is under 10% of RAM; 0 = off (default 70)
   --memcg-oom [PATHS]      OOM kills inside memory cgroups are OOM signals too: all of
                            them, or those in the comma-separated cgroups PATHS and below
                            (--memcg-oom /system.slice/db.service); 0 = none (default)
@@ -86,6 +89,15 @@ Detection and action:
   --reserve-backing KIND   locked (an mlocked mapping, VmLck) or tmpfs (a never-mapped
                            file on a huge-page, no-swap tmpfs: the fastest release;
                            needs CAP_SYS_ADMIN) (default locked)
+Hang insurance:
+  --max-panics N/WINDOW    suppress the panic action when the crash flags kept from
+                           earlier boots show N panics within WINDOW (units s, m, h, d);
+                           0 = no limit (default 3/1h)
+  --watchdog-device PATH   pet this watchdog device (/dev/watchdog0) while healthy; it
+                           resets the machine when oomwatch stops running, or when an
+                           episode outlasts gracetime and the panic action did not take
+                           the machine down (default none)
+  --watchdog-timeout SECONDS  the timeout asked of the device, 3 to 3600 (default 60)
 Other:
   --status-file PATH       the status file the daemon keeps and check/status read
                            (default /run/oomwatch/status.json; the instance lock

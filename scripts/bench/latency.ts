@@ -21,6 +21,7 @@
 
 import { filesystemState } from "../../ffi/libc.ts";
 import { describeMachine } from "../../src/core/machine.ts";
+import { parseStatus } from "../../src/core/status.ts";
 import { readStatusBytes } from "../../src/shell/procfs.ts";
 import { TracepointReader } from "../../src/shell/tracepoint_reader.ts";
 import { DaemonProcess, waitFor } from "../../tests/helpers/daemon.ts";
@@ -114,12 +115,16 @@ function oomKills(): number {
   return match ? Number(match[1]) : 0;
 }
 
-/** Waits for the machine to be quiet (bounded); says whether it was. */
-async function quietSpell(): Promise<boolean> {
-  for (let attempt = 0; attempt < 20; attempt++) {
+/**
+ * Waits for the machine to be quiet (bounded): no OOM kill and the CPUs no
+ * busier than `baseline` (the observers' own share, measured before the
+ * first kill) plus 10 % for 700 ms. Says whether it was.
+ */
+async function quietSpell(baseline: number): Promise<boolean> {
+  for (let attempt = 0; attempt < 10; attempt++) {
     const kills = oomKills();
     const busy = await busyShare(700);
-    if (busy < 0.1 && oomKills() === kills) return true;
+    if (busy < baseline + 0.1 && oomKills() === kills) return true;
   }
   return false;
 }
@@ -252,20 +257,38 @@ async function block(
     const [kind, target] = config.backing === "locked"
       ? ["vmlck", String(daemon.pid)]
       : ["used", `${dir}/reserve`];
-    const cpus = Deno.env.get("BENCH_NO_OBSERVERS")
-      ? 0
-      : navigator.hardwareConcurrency;
-    for (let cpu = 0; cpu < cpus; cpu++) {
+    for (let cpu = 0; cpu < navigator.hardwareConcurrency; cpu++) {
       observers.push(new Observer(cpu, kind, target));
     }
     await waitFor("the observers", () => observers.every((o) => o.started));
+    const baseline = await busyShare(1_000);
     for (let round = 0; round < kills; round++) {
       await waitFor(
         `${config.name}: the reserve re-armed`,
-        () => reserveBytes(config, daemon.pid, dir) >= RESERVE_MIB * MIB,
+        () => {
+          // The daemon's word that it re-armed after the last kill (VmLck
+          // alone cannot tell the reserve from code locked with
+          // --lock-code 1, and the status file may not yet say the
+          // episode started).
+          const rearmed = daemon.log.match(/reserve of \d+ MiB re-armed/g);
+          if ((rearmed?.length ?? 0) < round) return false;
+          try {
+            const status = parseStatus(
+              Deno.readTextFileSync(`${dir}/status.json`),
+            );
+            return status.state === "armed" &&
+              status.reserve.heldBytes >= RESERVE_MIB * MIB;
+          } catch {
+            return false;
+          }
+        },
         15_000,
       );
-      const quiet = await quietSpell();
+      const quiet = await quietSpell(baseline);
+      // The observers' figure with the reserve held; its drop by half the
+      // reserve is the release.
+      const dropBelow = reserveBytes(config, daemon.pid, dir) -
+        (RESERVE_MIB * MIB) / 2;
       const releasesBefore = [...daemon.log.matchAll(RELEASED)].length;
       reader.drain();
       const hog = new Deno.Command("sh", {
@@ -285,16 +308,18 @@ async function block(
       if (status.signal !== "SIGKILL") {
         throw new Error(`${config.name}: the hog was not OOM-killed`);
       }
-      const line = await waitFor(`${config.name}: the release line`, () => {
-        const all = [...daemon.log.matchAll(RELEASED)];
-        return all.length > releasesBefore ? all[all.length - 1] : undefined;
-      });
+      const line = await waitFor(
+        `${config.name}: the release line\n${daemon.log}`,
+        () => {
+          const all = [...daemon.log.matchAll(RELEASED)];
+          return all.length > releasesBefore ? all[all.length - 1] : undefined;
+        },
+      );
       const seen = await waitFor(
         `${config.name}: an observer's drop`,
         () => {
-          const drops = observers.map((o) =>
-            o.dropAfter(marked, RESERVE_MIB * MIB)
-          ).filter((t) => t !== null);
+          const drops = observers.map((o) => o.dropAfter(marked, dropBelow))
+            .filter((t) => t !== null);
           return drops.length > 0
             ? drops.reduce((a, b) => (a < b ? a : b))
             : undefined;

@@ -35,6 +35,8 @@ import {
 import { Reserve, ReserveError } from "../shell/reserve.ts";
 import { tmpfsReserveBytes } from "../shell/reserve_tmpfs.ts";
 import { statLink } from "../shell/safe_file.ts";
+import { watchdogSysfs } from "../shell/watchdog_device.ts";
+import { S_IF } from "../../ffi/libc.ts";
 import { protectFromOomKiller } from "../shell/self_protection.ts";
 import {
   TracepointReader,
@@ -103,6 +105,34 @@ function tracepointFact(
   }
 }
 
+function watchdogFact(
+  config: Config,
+  machine: Machine,
+): SelftestFacts["watchdogDevice"] {
+  const path = config.watchdogDevice;
+  if (path === "") return null;
+  let error: string | null = null;
+  try {
+    const info = statLink(path);
+    if (info === null) {
+      error =
+        `${path} is missing: load a watchdog driver (modprobe softdog, or the board's)`;
+    } else if (info.type !== S_IF.CHR) {
+      error = `${path} is not a character device, so not a watchdog device`;
+    }
+  } catch (caught) {
+    error = `${path}: ${describeError(caught)}`;
+  }
+  if (error !== null) return { path, error };
+  const sysfs = watchdogSysfs(machine, path);
+  return {
+    path,
+    identity: sysfs.identity,
+    timeoutSeconds: sysfs.timeoutSeconds,
+    nowayout: sysfs.nowayout,
+  };
+}
+
 function sysrqFact(machine: Machine): SelftestFacts["sysrq"] {
   const path = machine.sysrqTrigger;
   const uid = Deno.uid() ?? 0;
@@ -132,6 +162,10 @@ function gatherSelftestFacts(config: Config, machine: Machine): SelftestFacts {
   const vmstat = readVmstat(machine);
   const meminfo = readMeminfo(machine);
   const pressure = readPressure(machine.pressureMemory);
+  const ioPressure = readPressure(machine.pressureIo);
+  const majorFaults = vmstat.ok
+    ? vmstat.value.counters.get("pgmajfault")
+    : undefined;
   let kernelLogError: string | null = null;
   try {
     KernelLogReader.open(machine.kernelLog).close();
@@ -163,6 +197,7 @@ function gatherSelftestFacts(config: Config, machine: Machine): SelftestFacts {
     reserve: reserveFact(config, machine),
     tmpfsReserve: tmpfsFact(config, machine),
     tracepoint: tracepointFact(config, machine),
+    watchdogDevice: watchdogFact(config, machine),
     oomKillCounter: vmstat.ok
       ? { value: vmstat.value.oomKill }
       : { error: vmstat.reason },
@@ -170,6 +205,16 @@ function gatherSelftestFacts(config: Config, machine: Machine): SelftestFacts {
     pressureFull: pressure.ok && pressure.value.full
       ? { avg10: pressure.value.full.avg10 }
       : { error: pressure.ok ? "no 'full' line" : pressure.reason },
+    thrashInputs: !ioPressure.ok
+      ? { error: ioPressure.reason }
+      : ioPressure.value.full === null
+      ? { error: `no 'full' line in ${machine.pressureIo}` }
+      : majorFaults === undefined
+      ? { error: `no pgmajfault counter in ${machine.vmstat}` }
+      : {
+        ioFullAvg10: ioPressure.value.full.avg10,
+        majorFaults,
+      },
     kernelLog: { path: machine.kernelLog, error: kernelLogError },
     trigger,
     sysrq: sysrqFact(machine),

@@ -11,7 +11,14 @@ import type { Config } from "../core/config.ts";
 import { judgeHealth } from "../core/health.ts";
 import type { Machine } from "../core/machine.ts";
 import { escapeControl } from "../core/text.ts";
-import { findFlags } from "../shell/crash_flag_file.ts";
+import type { CrashFlag } from "../core/crash_flag.ts";
+import {
+  describePostMortem,
+  parsePostMortem,
+  type PostMortem,
+} from "../core/post_mortem.ts";
+import { findFlags, type FoundFlag } from "../shell/crash_flag_file.ts";
+import { readBootId } from "../shell/procfs.ts";
 import { gatherFacts } from "./check.ts";
 
 const MIB = 1024 * 1024;
@@ -26,6 +33,7 @@ export function runStatus(
   const verdict = judgeHealth(facts);
   const status = facts.status;
   const flags = config.crashflag ? findFlags(config.crashflagName) : [];
+  const lastCrash = lastEarlierCrash(flags, readBootId(machine));
   if (json) {
     console.log(JSON.stringify(
       {
@@ -37,6 +45,7 @@ export function runStatus(
             ? { path: found.path, ...found.flag }
             : { path: found.path, unreadable: found.unreadable }
         ),
+        lastCrash,
       },
       null,
       2,
@@ -84,6 +93,17 @@ export function runStatus(
           : ""
       }`,
       `waiting on:  ${escapeControl(status.sources.join(", "))}`,
+      `watchdog:    ${
+        status.watchdogDevice === null
+          ? "no device"
+          : `${escapeControl(status.watchdogDevice.path)} (${
+            escapeControl(status.watchdogDevice.identity)
+          }), timeout ${status.watchdogDevice.timeoutSeconds} s, ${
+            status.watchdogDevice.petting
+              ? `petted (last ${status.watchdogDevice.lastPetAt ?? "never"})`
+              : "no longer petted: it resets the machine"
+          }`
+      }`,
       `heartbeat:   ${
         escapeControl(status.heartbeatAt)
       } (every ${status.heartbeatSeconds} s)`,
@@ -107,6 +127,53 @@ export function runStatus(
       }`,
     );
   }
+  if (lastCrash !== null) {
+    lines.push(
+      `last crash:  ${escapeControl(lastCrash.path)}: ${
+        escapeControl(
+          `boot ${lastCrash.flag.bootId ?? "unknown"}, started ${
+            lastCrash.flag.started ?? "?"
+          }${
+            lastCrash.flag.panicAt
+              ? `, panic action at ${lastCrash.flag.panicAt}`
+              : ""
+          }${
+            lastCrash.flag.panicSuppressed
+              ? `, panic suppressed ${lastCrash.flag.panicSuppressed}`
+              : ""
+          }`,
+        )
+      }`,
+    );
+    const described = lastCrash.postMortem === null
+      ? ["none in the flag"]
+      : describePostMortem(lastCrash.postMortem);
+    lines.push(
+      ...described.map((line, i) =>
+        `${i === 0 ? "post-mortem: " : "             "}${escapeControl(line)}`
+      ),
+    );
+  }
   console.log(lines.join("\n"));
   return verdict.code;
+}
+
+/** The crash flag of an earlier boot that started last, with its post-mortem. */
+function lastEarlierCrash(
+  flags: FoundFlag[],
+  bootId: string,
+):
+  | { path: string; flag: Partial<CrashFlag>; postMortem: PostMortem | null }
+  | null {
+  const earlier = flags.flatMap((found) =>
+    "flag" in found && found.flag.bootId !== bootId ? [found] : []
+  ).sort((a, b) => (a.flag.started ?? "").localeCompare(b.flag.started ?? ""));
+  const last = earlier.at(-1);
+  return last
+    ? {
+      path: last.path,
+      flag: last.flag,
+      postMortem: parsePostMortem(last.text),
+    }
+    : null;
 }

@@ -23,6 +23,8 @@ export interface CadenceState {
   triggerArmed: boolean;
   /** The memory-stall signal is on (`psi_full` > 0 and PSI readable). */
   stallSignalOn: boolean;
+  /** The thrash signal is on (`thrash_io_full` > 0 and its figures readable). */
+  thrashSignalOn: boolean;
   /** The kernel log tells of every kill as it happens. */
   kernelLogReadable: boolean;
   /** Until when a fired trigger keeps the reads tight (monotonic ms). */
@@ -63,12 +65,15 @@ export function readCadence(state: CadenceState): Cadence {
   const memoryShort = state.memory !== null &&
     state.memory.memAvailable <
       state.memory.memTotal * TIGHT_AVAILABLE_SHARE;
-  const measuring = !state.triggerArmed && state.stallSignalOn &&
-    (memoryShort || (state.lastShare ?? 0) > 0);
+  // No trigger watches a thrash (core/thrash.ts): it needs memory short, so
+  // memory is read every heartbeat and every second while it is short.
+  const measuring = (!state.triggerArmed && state.stallSignalOn &&
+    (memoryShort || (state.lastShare ?? 0) > 0)) ||
+    (state.thrashSignalOn && memoryShort);
   const tight = state.inEpisode || triggerTight || state.killPending ||
     measuring;
   const quiet = state.kernelLogReadable && state.triggerArmed &&
-    !triggerTight && state.idle;
+    !state.thrashSignalOn && !triggerTight && state.idle;
   return {
     intervalMs: tight ? TIGHT_INTERVAL_MS : state.heartbeatSeconds * 1000,
     readMemory: !quiet,

@@ -22,6 +22,11 @@ import {
   wholeNumber,
   zeroOrOne,
 } from "./config_values.ts";
+import {
+  type PanicLimit,
+  parseMaxPanics,
+  printMaxPanics,
+} from "./panic_guard.ts";
 
 /** What the daemon does when an OOM episode outlasts `gracetime`. */
 export type PanicAction = "panic" | "reboot" | "poweroff" | "none";
@@ -66,6 +71,11 @@ export interface Config {
   psiFull: number;
   /** Seconds over which the stall share is measured. */
   psiWindow: number;
+  /**
+   * Thrash threshold: percent of `psiWindow` with all tasks stalled on I/O
+   * (PSI io `full`), while major faults go on and memory is short; 0 = off.
+   */
+  thrashIoFull: number;
   /** Which OOM kills inside memory cgroups are OOM signals too. */
   memcgOom: MemcgOomPolicy;
   /** Seconds between the daemon's wakes when nothing happens. */
@@ -76,6 +86,12 @@ export interface Config {
   tracepoint: boolean;
   /** Where the reserve's memory comes from: an mlocked mapping, or a tmpfs file. */
   reserveBacking: "locked" | "tmpfs";
+  /** The reboot-loop guard: panics from earlier boots that suppress the next; null = none. */
+  maxPanics: PanicLimit | null;
+  /** A watchdog device to pet while healthy (`/dev/watchdog0`), or "" for none. */
+  watchdogDevice: string;
+  /** The timeout asked of the watchdog device, in seconds. */
+  watchdogTimeout: number;
   /** The status file the daemon keeps and `check`/`status` read. */
   statusFile: string;
   /** Prometheus textfile to keep, or "" for none. */
@@ -94,11 +110,15 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   panicAction: "panic",
   psiFull: 60,
   psiWindow: 10,
+  thrashIoFull: 70,
   memcgOom: { kind: "none" },
   heartbeat: 5,
   lockCode: false,
   tracepoint: true,
   reserveBacking: "locked",
+  maxPanics: { count: 3, windowSeconds: 3600 },
+  watchdogDevice: "",
+  watchdogTimeout: 60,
   statusFile: "/run/oomwatch/status.json",
   metricsFile: "",
   execOnOom: "",
@@ -165,6 +185,11 @@ const PARAMETERS: { readonly [K in keyof Config]: Parameter<K> } = {
     allowed: "a whole number of seconds, 2 to 600",
     parse: wholeNumber(2, 600),
   },
+  thrashIoFull: {
+    name: "thrash_io_full",
+    allowed: "a percentage from 0 (off) to 100",
+    parse: decimal(0, 100),
+  },
   memcgOom: {
     name: "memcg_oom",
     allowed:
@@ -196,6 +221,24 @@ const PARAMETERS: { readonly [K in keyof Config]: Parameter<K> } = {
     allowed:
       "locked (an mlocked mapping, shown as VmLck) or tmpfs (a file on a huge-page, no-swap tmpfs oomwatch mounts beside the status file: released without a TLB shootdown)",
     parse: oneOf(["locked", "tmpfs"] as const),
+  },
+  maxPanics: {
+    name: "max_panics",
+    allowed:
+      "N/WINDOW: at most N panics (1 to 100) within WINDOW (1s to 30d; units s, m, h, d), counted from the crash flags of earlier boots, e.g. 3/1h; or 0 (no limit)",
+    parse: parseMaxPanics,
+    print: printMaxPanics,
+  },
+  watchdogDevice: {
+    name: "watchdog_device",
+    allowed:
+      "an absolute path of a watchdog device such as /dev/watchdog0, or empty for none",
+    parse: (raw) => raw.trim() === "" ? "" : absolutePath(raw),
+  },
+  watchdogTimeout: {
+    name: "watchdog_timeout",
+    allowed: "a whole number of seconds, 3 to 3600",
+    parse: wholeNumber(3, 3600),
   },
   statusFile: {
     name: "status_file",

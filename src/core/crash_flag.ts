@@ -13,6 +13,7 @@
  */
 
 import { basename } from "./paths.ts";
+import { formatPostMortem, type PostMortem } from "./post_mortem.ts";
 
 /** What the crash flag records about the episode that wrote it. */
 export interface CrashFlag {
@@ -29,6 +30,10 @@ export interface CrashFlag {
   /** The daemon that wrote it. */
   pid: number;
   episode: number;
+  /** When the panic action was run (ISO 8601 UTC): the reboot-loop guard counts these. */
+  panicAt?: string;
+  /** When the reboot-loop guard suppressed the panic action, and why. */
+  panicSuppressed?: string;
 }
 
 const KEYS: [keyof CrashFlag, string][] = [
@@ -39,6 +44,8 @@ const KEYS: [keyof CrashFlag, string][] = [
   ["bootId", "boot_id"],
   ["pid", "pid"],
   ["episode", "episode"],
+  ["panicAt", "panic_at"],
+  ["panicSuppressed", "panic_suppressed"],
 ];
 
 // A value is one line: line breaks (and other controls) become spaces.
@@ -47,8 +54,11 @@ function oneLine(value: string): string {
   return value.replace(/[\x00-\x1f\x7f]+/g, " ");
 }
 
-/** The text of a crash flag. */
-export function formatCrashFlag(flag: CrashFlag): string {
+/** The text of a crash flag, with its post-mortem (core/post_mortem.ts) after it. */
+export function formatCrashFlag(
+  flag: CrashFlag,
+  postMortem?: PostMortem,
+): string {
   const lines = [
     "# oomwatch crash flag: an OOM episode started and had not ended when this was written",
   ];
@@ -56,7 +66,9 @@ export function formatCrashFlag(flag: CrashFlag): string {
     const value = flag[field];
     if (value !== undefined) lines.push(`${key}=${oneLine(String(value))}`);
   }
-  return `${lines.join("\n")}\n`;
+  return `${lines.join("\n")}\n${
+    postMortem ? formatPostMortem(postMortem) : ""
+  }`;
 }
 
 /** Reads a crash flag back; fields it lacks are absent (older or foreign files). */
@@ -83,6 +95,10 @@ export function parseCrashFlag(text: string): Partial<CrashFlag> {
   if (Number.isSafeInteger(pid) && pid > 0) flag.pid = pid;
   const episode = Number(values.get("episode"));
   if (Number.isSafeInteger(episode) && episode > 0) flag.episode = episode;
+  const panicAt = values.get("panic_at");
+  if (panicAt !== undefined) flag.panicAt = panicAt;
+  const suppressed = values.get("panic_suppressed");
+  if (suppressed !== undefined) flag.panicSuppressed = suppressed;
   return flag;
 }
 

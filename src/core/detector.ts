@@ -9,6 +9,9 @@
  *   ({@link KillLedger}); a kill the log did not explain is judged by the
  *   documented fallback from the lowest MemAvailable of the last seconds;
  * - memory pressure is a signal when the stalled share reaches `psi_full`;
+ * - I/O pressure is a thrash signal when its stalled share reaches
+ *   `thrash_io_full` while major faults go on and memory is short
+ *   (core/thrash.ts);
  * - memcg kills that are not signals are counted and summed up in at most one
  *   log line a minute.
  *
@@ -23,6 +26,7 @@ import { KillWitnesses, type Victim } from "./witnesses.ts";
 import type { Meminfo } from "./meminfo.ts";
 import { StallMeter, stallSignal } from "./pressure.ts";
 import type { OomSignal } from "./episode.ts";
+import { type ThrashFigures, ThrashMeter, thrashSignal } from "./thrash.ts";
 
 /** How far back the fallback looks for the lowest MemAvailable. */
 export const FALLBACK_MEMORY_WINDOW_MS = 10_000;
@@ -41,10 +45,15 @@ export type Observation =
   | { kind: "victims-lost"; count: number }
   | { kind: "oom-kill-counter"; value: number }
   | { kind: "memory"; info: Meminfo }
-  | { kind: "pressure"; fullTotalMicros: number };
+  | { kind: "pressure"; fullTotalMicros: number }
+  /** PSI io `full total` and `pgmajfault`, for the thrash signal. */
+  | { kind: "thrash"; ioFullTotalMicros: number; majorFaults: number };
 
 /** The parameters the detector decides with. */
-export type DetectorConfig = Pick<Config, "memcgOom" | "psiFull" | "psiWindow">;
+export type DetectorConfig = Pick<
+  Config,
+  "memcgOom" | "psiFull" | "psiWindow" | "thrashIoFull"
+>;
 
 /**
  * Whether a memcg kill in `memcg` is an OOM signal under `policy`: under
@@ -90,6 +99,7 @@ export interface DetectorCounters {
   globalOomKills: number;
   memcgOomKills: number;
   stalls: number;
+  thrashes: number;
   /** Tracepoint records lost (a reader that was stopped; PERF_RECORD_LOST). */
   tracepointLost: number;
 }
@@ -139,12 +149,15 @@ export class Detector {
   #ledger: KillLedger;
   readonly #witnesses = new KillWitnesses();
   #stall: StallMeter;
+  #thrash: ThrashMeter;
   #memory: { atMs: number; memAvailable: number; memTotal: number }[] = [];
   #lastShare: number | null = null;
+  #lastThrash: ThrashFigures | null = null;
   #counters: DetectorCounters = {
     globalOomKills: 0,
     memcgOomKills: 0,
     stalls: 0,
+    thrashes: 0,
     tracepointLost: 0,
   };
   /** memcg kills that were not signals, by cgroup, since the last summary. */
@@ -157,12 +170,14 @@ export class Detector {
     this.#config = config;
     this.#ledger = new KillLedger(counterAtStart ?? 0);
     this.#stall = new StallMeter(config.psiWindow);
+    this.#thrash = new ThrashMeter(config.psiWindow);
   }
 
   /** New parameters (a reload); a new window starts the stall meter over. */
   configure(config: DetectorConfig): void {
     if (config.psiWindow !== this.#config.psiWindow) {
       this.#stall = new StallMeter(config.psiWindow);
+      this.#thrash = new ThrashMeter(config.psiWindow);
     }
     this.#config = config;
   }
@@ -229,6 +244,8 @@ export class Detector {
         return { signals: [], logs: [] };
       case "pressure":
         return this.pressure(observation.fullTotalMicros, nowMs);
+      case "thrash":
+        return this.thrash(observation, nowMs);
     }
   }
 
@@ -289,6 +306,33 @@ export class Detector {
     if (signal === null) return { signals: [], logs: [] };
     this.#counters.stalls += 1;
     return { signals: [signal], logs: [] };
+  }
+
+  /**
+   * A reading of PSI io `full total` and `pgmajfault`, judged with the last
+   * memory figures (read on the same wake: the sources read memory first).
+   */
+  thrash(
+    reading: { ioFullTotalMicros: number; majorFaults: number },
+    nowMs: number,
+  ): Detection {
+    const memory = this.memoryNow;
+    if (memory === null) return { signals: [], logs: [] };
+    const figures = this.#thrash.add(nowMs, { ...reading, ...memory });
+    this.#lastThrash = figures;
+    const signal = thrashSignal(
+      figures,
+      this.#config.thrashIoFull,
+      this.#config.psiWindow,
+    );
+    if (signal === null) return { signals: [], logs: [] };
+    this.#counters.thrashes += 1;
+    return { signals: [signal], logs: [] };
+  }
+
+  /** The thrash figures of the last reading, or null. */
+  get lastThrash(): ThrashFigures | null {
+    return this.#lastThrash;
   }
 
   /** The passing of time: a memcg summary when one is due. */

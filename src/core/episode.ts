@@ -9,7 +9,11 @@
 import type { Config, PanicAction } from "./config.ts";
 
 /** The kinds of OOM signal. */
-export type SignalKind = "global-oom" | "memcg-oom" | "memory-stall";
+export type SignalKind =
+  | "global-oom"
+  | "memcg-oom"
+  | "memory-stall"
+  | "memory-thrash";
 
 /** One observation that the machine is in an OOM state. */
 export interface OomSignal {
@@ -40,6 +44,13 @@ export const REARM_RETRY_MS = 10_000;
 /** How long to wait before retrying a panic action that failed. */
 export const PANIC_RETRY_MS = 10_000;
 
+/**
+ * How long after the panic action was due a watchdog device is still
+ * petted: SysRq `c` takes the machine down at once, the libc fallback
+ * after ~2 s; past this, the device is left to reset the machine.
+ */
+export const PANIC_TAKEDOWN_MS = 10_000;
+
 /** An OOM episode as the watchdog tracks it. */
 export interface Episode {
   /** 1 for the first episode since the daemon started. */
@@ -54,6 +65,10 @@ export interface Episode {
   panicFailures: number;
   /** Why the last attempt failed, while it has not succeeded. */
   panicError: string | null;
+  /** When the panic action first fell due (monotonic ms), or null. */
+  panicDueAtMs: number | null;
+  /** Why the reboot-loop guard suppressed the panic action, or null. */
+  panicSuppressed: string | null;
 }
 
 /** What the daemon is doing, as operators see it: the one list of phases. */
@@ -69,9 +84,19 @@ export type Phase = typeof PHASES[number];
 export type Action =
   | { kind: "release-reserve" }
   | { kind: "create-reserve"; bytes: number }
-  | { kind: "write-crash-flag"; episode: Readonly<Episode> }
+  /**
+   * The crash flag, with a short post-mortem at the episode's start and the
+   * full one right before the panic action (or its suppression).
+   */
+  | {
+    kind: "write-crash-flag";
+    episode: Readonly<Episode>;
+    moment: "episode-start" | "panic";
+  }
   | { kind: "remove-crash-flag" }
   | { kind: "panic"; action: PanicAction; episode: Readonly<Episode> }
+  /** The reboot-loop guard held the panic action back: a critical problem. */
+  | { kind: "panic-suppressed"; reason: string }
   /** The --exec-on-oom hook, after the release, the flag and the log. */
   | { kind: "run-hook"; episode: Readonly<Episode> }
   | {
@@ -91,4 +116,5 @@ export type WatchdogConfig = Pick<
   | "crashflag"
   | "panicAction"
   | "execOnOom"
+  | "maxPanics"
 >;

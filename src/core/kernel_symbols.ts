@@ -74,24 +74,35 @@ export class KallsymsScanner {
   #hidden = false;
   readonly #ranges = new Map<string, [bigint, bigint][]>();
 
-  /** The next piece of the file. */
+  /** The next piece of the file (which may be reused once this returns). */
   feed(piece: Uint8Array): void {
-    let bytes = piece;
-    if (this.#partial.length > 0) {
-      bytes = new Uint8Array(this.#partial.length + piece.length);
-      bytes.set(this.#partial, 0);
-      bytes.set(piece, this.#partial.length);
-    }
     let start = 0;
-    while (true) {
-      const end = bytes.indexOf(NEWLINE, start);
-      if (end < 0) break;
-      this.#line(bytes, start, end);
+    if (this.#partial.length > 0) {
+      // Only the line cut between two pieces is copied.
+      const end = piece.indexOf(NEWLINE);
+      const head = piece.subarray(0, end < 0 ? piece.length : end);
+      const line = new Uint8Array(this.#partial.length + head.length);
+      line.set(this.#partial, 0);
+      line.set(head, this.#partial.length);
+      if (end < 0) {
+        this.#partial = line.length <= MAX_LINE_BYTES
+          ? line
+          : new Uint8Array(0); // a runaway line: not the kernel's
+        return;
+      }
+      this.#partial = new Uint8Array(0);
+      this.#line(line, 0, line.length);
       start = end + 1;
     }
-    const rest = bytes.length - start;
+    while (true) {
+      const end = piece.indexOf(NEWLINE, start);
+      if (end < 0) break;
+      this.#line(piece, start, end);
+      start = end + 1;
+    }
+    const rest = piece.length - start;
     this.#partial = rest <= MAX_LINE_BYTES
-      ? bytes.slice(start)
+      ? piece.slice(start)
       : new Uint8Array(0); // a runaway line: not the kernel's
   }
 

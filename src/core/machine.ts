@@ -35,6 +35,8 @@ export interface Machine {
   cpusOnline: string;
   /** The kernel's symbols, where the OOM paths' code lies. */
   kallsyms: string;
+  /** Where the watchdog devices describe themselves (identity, timeout, nowayout). */
+  watchdogClass: string;
   /** stderr is the journal (JOURNAL_STREAM set): lines carry priorities. */
   journal: boolean;
 }
@@ -74,6 +76,7 @@ export function describeMachine(
     tracefs: ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"],
     cpusOnline: "/sys/devices/system/cpu/online",
     kallsyms: "/proc/kallsyms",
+    watchdogClass: "/sys/class/watchdog",
     journal: given("JOURNAL_STREAM") !== undefined,
   };
 }

@@ -69,6 +69,12 @@ export function formatMetrics(status: DaemonStatus): string {
     "Memory-stall signals (PSI full at or above the threshold).",
     [["", c.stalls]],
   );
+  metric(
+    "oomwatch_memory_thrashes_total",
+    "counter",
+    "Thrash signals (PSI io full at or above the threshold, major faults, MemAvailable short).",
+    [["", c.thrashes]],
+  );
   metric("oomwatch_episodes_total", "counter", "OOM episodes started.", [[
     "",
     c.episodes,
@@ -112,6 +118,21 @@ export function formatMetrics(status: DaemonStatus): string {
       "gauge",
       "From the kernel's time of the OOM kill (tracepoint or report) to the reserve released, for the last release.",
       [["", status.lastReactionLatencyMs / 1000]],
+    );
+  }
+  const device = status.watchdogDevice;
+  if (device !== null) {
+    metric(
+      "oomwatch_watchdog_timeout_seconds",
+      "gauge",
+      "The timeout the watchdog device's driver runs with.",
+      [["", device.timeoutSeconds]],
+    );
+    metric(
+      "oomwatch_watchdog_petting",
+      "gauge",
+      "1 while the watchdog device is petted; 0 once it was left to reset the machine.",
+      [["", device.petting ? 1 : 0]],
     );
   }
   const problems = new Map(status.problems.map((p) => [p.id, p.severity]));

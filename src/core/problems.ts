@@ -11,6 +11,7 @@ export const PROBLEM_IDS = [
   "kernel-log",
   "oom-kill-counter",
   "pressure",
+  "thrash",
   "memory",
   "crash-flag",
   "crash-flag-directory",
@@ -18,6 +19,8 @@ export const PROBLEM_IDS = [
   "reserve",
   "panic-unavailable",
   "panic-failed",
+  "panic-suppressed",
+  "watchdog-device",
 ] as const;
 export type ProblemId = typeof PROBLEM_IDS[number];
 

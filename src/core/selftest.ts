@@ -22,6 +22,7 @@ export interface SelftestFacts {
     Config,
     | "bufsize"
     | "psiFull"
+    | "thrashIoFull"
     | "gracetime"
     | "panicAction"
     | "crashflag"
@@ -36,6 +37,19 @@ export interface SelftestFacts {
     | null
     | { mib: number; heldBytes: number; leftBytes: number }
     | { mib: number; error: string };
+  /**
+   * With `watchdog_device`: the device as stat and sysfs describe it (never
+   * opened: opening arms it), or why it is unusable.
+   */
+  watchdogDevice:
+    | null
+    | { path: string; error: string }
+    | {
+      path: string;
+      identity: string | null;
+      timeoutSeconds: number | null;
+      nowayout: boolean | null;
+    };
   /** With `tracepoint 1`: the event opened on every CPU, or why perf refused. */
   tracepoint: null | { cpus: number; tracefs: string } | { refused: string };
   /** `oom_kill` (null: the kernel has none), or why unreadable. */
@@ -43,6 +57,10 @@ export interface SelftestFacts {
   meminfo: { memAvailable: number; memTotal: number } | { error: string };
   /** PSI memory `full avg10`, or why there is none. */
   pressureFull: { avg10: number } | { error: string };
+  /** The thrash signal's inputs: PSI io `full avg10` and `pgmajfault`, or why missing. */
+  thrashInputs: { ioFullAvg10: number; majorFaults: number } | {
+    error: string;
+  };
   kernelLog: { path: string; error: string | null };
   /** The trigger armed (its text), or why it was refused. */
   trigger: { description: string } | { refused: string };
@@ -110,6 +128,28 @@ function tmpfsRow(facts: SelftestFacts): SelftestRow[] {
     check,
     detail: `${tmpfs.mib} MiB taken on a huge-page tmpfs and released`,
   }];
+}
+
+function watchdogRow(facts: SelftestFacts): SelftestRow {
+  const check = "watchdog device";
+  const device = facts.watchdogDevice;
+  if (device === null) {
+    return { result: "pass", check, detail: "none configured" };
+  }
+  if ("error" in device) return { result: "fail", check, detail: device.error };
+  const about = `${device.path} (${
+    device.identity ?? "no sysfs identity"
+  }), timeout now ${
+    device.timeoutSeconds ?? "unknown"
+  } s; not opened (that arms it)`;
+  return device.nowayout === true
+    ? {
+      result: "warn",
+      check,
+      detail:
+        `${about}; its driver was loaded with nowayout: even a clean stop leaves it armed`,
+    }
+    : { result: "pass", check, detail: about };
 }
 
 function tracepointRow(facts: SelftestFacts): SelftestRow {
@@ -181,7 +221,29 @@ function procRows(facts: SelftestFacts): SelftestRow[] {
         check: "/proc/pressure/memory",
         detail: `full avg10 ${pressure.avg10}%`,
       },
+    thrashRow(facts),
   ];
+}
+
+function thrashRow(facts: SelftestFacts): SelftestRow {
+  const check = "thrash signal";
+  const inputs = facts.thrashInputs;
+  if (facts.config.thrashIoFull === 0) {
+    return { result: "pass", check, detail: "off (thrash_io_full 0)" };
+  }
+  return "error" in inputs
+    ? {
+      result: "warn",
+      check,
+      detail:
+        `${inputs.error}: the thrash signal is off; boot with psi=1, or set thrash_io_full 0`,
+    }
+    : {
+      result: "pass",
+      check,
+      detail:
+        `PSI io full avg10 ${inputs.ioFullAvg10}%, pgmajfault ${inputs.majorFaults}`,
+    };
 }
 
 function kernelLogRow(facts: SelftestFacts): SelftestRow {
@@ -297,6 +359,7 @@ export function judgeSelftest(facts: SelftestFacts): SelftestRow[] {
     ...procRows(facts),
     tracepointRow(facts),
     kernelLogRow(facts),
+    watchdogRow(facts),
     triggerRow(facts),
     sysrqRow(facts),
     crashFlagRow(facts),

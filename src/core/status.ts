@@ -27,6 +27,8 @@ export interface EpisodeStatus {
   panicked: boolean;
   panicFailures: number;
   panicError: string | null;
+  /** Why the reboot-loop guard held the panic action back, or null. */
+  panicSuppressed: string | null;
 }
 
 /**
@@ -53,6 +55,7 @@ export function episodeStatus(
     panicked: episode.panicked,
     panicFailures: episode.panicFailures,
     panicError: episode.panicError,
+    panicSuppressed: episode.panicSuppressed,
   };
 }
 
@@ -68,6 +71,17 @@ export const KILL_SOURCES = [
   "oom_kill counter",
 ] as const;
 export type KillSource = typeof KILL_SOURCES[number];
+
+/** The watchdog device the daemon keeps (`--watchdog-device`). */
+export interface WatchdogDeviceStatus {
+  path: string;
+  identity: string;
+  /** What the driver really set. */
+  timeoutSeconds: number;
+  /** False once petting stopped for good (the panic did not take the machine down). */
+  petting: boolean;
+  lastPetAt: string | null;
+}
 
 export interface DaemonStatus {
   pid: number;
@@ -87,6 +101,8 @@ export interface DaemonStatus {
     globalOomKills: number;
     memcgOomKills: number;
     stalls: number;
+    /** Thrash signals (I/O stall, major faults, memory short: core/thrash.ts). */
+    thrashes: number;
     episodes: number;
     releases: number;
     rearmFailures: number;
@@ -96,6 +112,8 @@ export interface DaemonStatus {
   };
   /** The fastest witness of OOM kills in use (see {@link KILL_SOURCES}). */
   killSource: KillSource;
+  /** The watchdog device kept, or null (none configured, or it could not be opened). */
+  watchdogDevice: WatchdogDeviceStatus | null;
   /** What the daemon waits on: `kernel log`, `PSI trigger`, `oom_kill counter`, … */
   sources: string[];
   problems: Problem[];
@@ -248,6 +266,7 @@ function episodeOf(fields: Fields): EpisodeStatus {
     panicked: fields.boolean("panicked"),
     panicFailures: fields.count("panicFailures"),
     panicError: fields.nullableString("panicError"),
+    panicSuppressed: fields.nullableString("panicSuppressed"),
   };
 }
 
@@ -277,6 +296,7 @@ export function parseStatus(text: string): DaemonStatus {
   const reserve = fields.object("reserve");
   const counters = fields.object("counters");
   const episode = fields.nullableObject("episode");
+  const device = fields.nullableObject("watchdogDevice");
   return {
     pid: fields.positive("pid"),
     version: fields.string("version"),
@@ -294,6 +314,7 @@ export function parseStatus(text: string): DaemonStatus {
       globalOomKills: counters.count("globalOomKills"),
       memcgOomKills: counters.count("memcgOomKills"),
       stalls: counters.count("stalls"),
+      thrashes: counters.count("thrashes"),
       episodes: counters.count("episodes"),
       releases: counters.count("releases"),
       rearmFailures: counters.count("rearmFailures"),
@@ -301,6 +322,13 @@ export function parseStatus(text: string): DaemonStatus {
       tracepointLost: counters.count("tracepointLost"),
     },
     killSource: fields.oneOf("killSource", KILL_SOURCES),
+    watchdogDevice: device && {
+      path: device.string("path"),
+      identity: device.string("identity"),
+      timeoutSeconds: device.positive("timeoutSeconds"),
+      petting: device.boolean("petting"),
+      lastPetAt: device.nullableString("lastPetAt"),
+    },
     sources: fields.strings("sources"),
     problems: fields.list("problems").map(problemOf),
     lastReactionLatencyMs: fields.nullableNumber("lastReactionLatencyMs"),

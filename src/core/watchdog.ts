@@ -29,11 +29,13 @@ import {
   type Episode,
   type OomSignal,
   PANIC_RETRY_MS,
+  PANIC_TAKEDOWN_MS,
   type Phase,
   REARM_RETRY_MS,
   SIGNAL_HOLD_MS,
   type WatchdogConfig,
 } from "./episode.ts";
+import { panicSuppression } from "./panic_guard.ts";
 import { type MemoryObservation, reserveDoesNotFit } from "./reserve_room.ts";
 import { formatMiB, MIB } from "./units.ts";
 
@@ -59,10 +61,37 @@ export class Watchdog {
   /** A `panic` action was handed out and its outcome not yet reported. */
   #panicInFlight = false;
 
+  /** Wall-clock times (epoch ms) of the panics recorded by earlier boots' flags. */
+  #earlierPanicsAtMs: readonly number[] = [];
+  /** Epoch ms minus monotonic ms: the wall clock of a monotonic time. */
+  #epochOffsetMs = 0;
+
   /** `reserveBytes`: what the shell locked at start (0: none). */
   constructor(config: WatchdogConfig, reserveBytes: number) {
     this.#config = { ...config };
     this.#reserveBytes = reserveBytes;
+  }
+
+  /**
+   * The panics that earlier boots' crash flags record (epoch ms), for the
+   * reboot-loop guard, and the wall clock's offset from the monotonic one.
+   */
+  earlierPanics(atMs: readonly number[], epochOffsetMs: number): void {
+    this.#earlierPanicsAtMs = [...atMs];
+    this.#epochOffsetMs = epochOffsetMs;
+  }
+
+  /**
+   * Whether a watchdog device may be petted at `nowMs`: not once an
+   * episode's panic action fell due {@link PANIC_TAKEDOWN_MS} ago and the
+   * machine is still up (the action failed, or is `none`) — the device is
+   * then the last resort — unless the reboot-loop guard held the panic back.
+   */
+  mayPetWatchdog(nowMs: number): boolean {
+    const episode = this.#episode;
+    if (!episode || episode.panicDueAtMs === null) return true;
+    if (episode.panicSuppressed !== null) return true;
+    return nowMs < episode.panicDueAtMs + PANIC_TAKEDOWN_MS;
   }
 
   get phase(): Phase {
@@ -127,10 +156,16 @@ export class Watchdog {
         panicked: false,
         panicFailures: 0,
         panicError: null,
+        panicDueAtMs: null,
+        panicSuppressed: null,
       };
       this.#episode = started;
       if (this.#config.crashflag) {
-        actions.push({ kind: "write-crash-flag", episode: { ...started } });
+        actions.push({
+          kind: "write-crash-flag",
+          episode: { ...started },
+          moment: "episode-start",
+        });
       }
       const released = releasing > 0
         ? `reserve of ${formatMiB(releasing)} released`
@@ -169,7 +204,11 @@ export class Watchdog {
       this.#rearmPending = this.#reserveBytes === 0 && this.#config.bufsize > 0;
       this.#rearmNotBeforeMs = nowMs;
       this.#rearmDeferredLogged = false;
-      if (this.#config.crashflag) actions.push({ kind: "remove-crash-flag" });
+      // A flag whose panic the loop guard held back stays: the machine
+      // needed a panic and did not get one.
+      if (this.#config.crashflag && episode.panicSuppressed === null) {
+        actions.push({ kind: "remove-crash-flag" });
+      }
       actions.push({
         kind: "log",
         level: "info",
@@ -178,6 +217,8 @@ export class Watchdog {
         }: ${episode.signals} signal(s), started by ${episode.trigger.kind} ${episode.trigger.detail}${
           episode.panicked
             ? ", panic action ran"
+            : episode.panicSuppressed !== null
+            ? ", panic action suppressed by the reboot-loop guard (the crash flag stays)"
             : episode.panicFailures > 0
             ? `, panic action failed ${episode.panicFailures} time(s): ${episode.panicError}`
             : ""
@@ -266,6 +307,7 @@ export class Watchdog {
 
   #gracetimeDeadline(episode: Episode): number | null {
     if (this.#config.gracetime === 0 || episode.panicked) return null;
+    if (episode.panicSuppressed !== null) return null;
     // Until the shell reports an attempt's outcome, no other is started.
     if (this.#panicInFlight) return null;
     // A failed attempt is retried while the episode lasts.
@@ -284,6 +326,34 @@ export class Watchdog {
     if (deadline === null || nowMs < deadline) return [];
     const retry = episode.panicFailures > 0;
     if (!retry && nowMs - episode.lastSignalAtMs > SIGNAL_HOLD_MS) return [];
+    episode.panicDueAtMs ??= nowMs;
+    const suppressed = retry ? null : panicSuppression(
+      this.#config.maxPanics,
+      this.#earlierPanicsAtMs,
+      nowMs + this.#epochOffsetMs,
+    );
+    if (suppressed !== null) {
+      episode.panicSuppressed = suppressed;
+      const flag: Action[] = this.#config.crashflag
+        ? [{
+          kind: "write-crash-flag",
+          episode: { ...episode },
+          moment: "panic",
+        }]
+        : [];
+      return [
+        ...flag,
+        {
+          kind: "log",
+          level: "error",
+          critical: true,
+          message: `OOM episode ${episode.number} has lasted ${
+            seconds(nowMs - episode.startedAtMs)
+          }, beyond gracetime ${this.#config.gracetime} s: panic action '${this.#config.panicAction}' suppressed: ${suppressed}`,
+        },
+        { kind: "panic-suppressed", reason: suppressed },
+      ];
+    }
     this.#panicInFlight = true;
     const actions: Action[] = [{
       kind: "log",
@@ -297,10 +367,15 @@ export class Watchdog {
           seconds(nowMs - episode.startedAtMs)
         }, beyond gracetime ${this.#config.gracetime} s: running panic action '${this.#config.panicAction}'`,
     }];
-    // The flag must be on disk before the machine goes down: write it again
-    // if the write at the episode's start did not get there.
-    if (this.#config.crashflag && !this.#crashFlagOnDisk) {
-      actions.push({ kind: "write-crash-flag", episode: { ...episode } });
+    // The flag must be on disk before the machine goes down, with the
+    // panic's time (the reboot-loop guard of the next boots counts it) and
+    // the full post-mortem; once per episode, unless the write failed.
+    if (this.#config.crashflag && (!retry || !this.#crashFlagOnDisk)) {
+      actions.push({
+        kind: "write-crash-flag",
+        episode: { ...episode },
+        moment: "panic",
+      });
     }
     actions.push({
       kind: "panic",

@@ -17,6 +17,8 @@ import {
   PANIC_RETRY_MS,
 } from "../core/episode.ts";
 import type { Watchdog } from "../core/watchdog.ts";
+import type { CrashFlag } from "../core/crash_flag.ts";
+import { takePostMortem } from "./post_mortem.ts";
 import type { CrashFlagFile } from "./crash_flag_file.ts";
 import { runExecOnOom } from "./exec_hook.ts";
 import type { Logger, ProblemLog } from "./log.ts";
@@ -69,13 +71,22 @@ export class Actuator {
           );
           break;
         case "write-crash-flag":
-          watchdog.crashFlagWritten(this.#writeFlag(action.episode));
+          watchdog.crashFlagWritten(
+            this.#writeFlag(action.episode, action.moment),
+          );
           break;
         case "remove-crash-flag":
           this.#parts.crashFlag().remove();
           break;
         case "panic":
           await this.#panic(action);
+          break;
+        case "panic-suppressed":
+          this.#parts.problems.report(
+            "panic-suppressed",
+            "critical",
+            `panic suppressed: ${action.reason}`,
+          );
           break;
         case "run-hook":
           this.#runHook(action.episode);
@@ -142,18 +153,33 @@ export class Actuator {
     }
   }
 
-  #writeFlag(episode: Readonly<Episode>): boolean {
-    const { crashFlag, problems, wallClockOf, bootId } = this.#parts;
+  /**
+   * The flag with a post-mortem of `moment`; before the panic action, with
+   * the panic's time (or why the loop guard held it back).
+   */
+  #writeFlag(
+    episode: Readonly<Episode>,
+    moment: "episode-start" | "panic",
+  ): boolean {
+    const { crashFlag, problems, wallClockOf, bootId, machine, nowMs } =
+      this.#parts;
     const flag = crashFlag();
-    const written = flag.write({
+    const now = wallClockOf(nowMs());
+    const content: CrashFlag = {
       started: wallClockOf(episode.startedAtMs),
       trigger: episode.trigger.kind,
       detail: episode.trigger.detail,
-      ...(episode.trigger.victim ? { victim: episode.trigger.victim } : {}),
       bootId,
       pid: Deno.pid,
       episode: episode.number,
-    });
+    };
+    if (episode.trigger.victim) content.victim = episode.trigger.victim;
+    if (moment === "panic") {
+      if (episode.panicSuppressed !== null) {
+        content.panicSuppressed = `${now} ${episode.panicSuppressed}`;
+      } else content.panicAt = now;
+    }
+    const written = flag.write(content, takePostMortem(machine, moment, now));
     if (written) {
       problems.cure("crash-flag", `crash flag ${flag.path} written`);
     } else {

@@ -22,6 +22,7 @@ import {
 import { describeError } from "../core/errors.ts";
 import type { CrashFlagFact } from "../core/health.ts";
 import { basename, dirname } from "../core/paths.ts";
+import type { PostMortem } from "../core/post_mortem.ts";
 import { escapeControl } from "../core/text.ts";
 import { renamePath, S_IF, unlinkPath } from "../../ffi/libc.ts";
 import type { Logger } from "./log.ts";
@@ -75,6 +76,19 @@ export function findFlags(path: string): FoundFlag[] {
     if (kept) found.push(kept);
   }
   return found;
+}
+
+/**
+ * When oomwatch ran its panic action in earlier boots (epoch ms), from the
+ * flags at and beside `path` whose boot is not `bootId`: the reboot-loop
+ * guard's count.
+ */
+export function earlierPanics(path: string, bootId: string): number[] {
+  return findFlags(path).flatMap((found) => {
+    if (!("flag" in found) || found.flag.bootId === bootId) return [];
+    const at = Date.parse(found.flag.panicAt ?? "");
+    return Number.isFinite(at) ? [at] : [];
+  });
 }
 
 /** What check judges: every flag with its boot id ("" when unreadable or without one). */
@@ -149,11 +163,23 @@ export class CrashFlagFile {
    * the way. Returns whether the flag reached the disk (a failure is
    * logged).
    */
-  write(flag: CrashFlag): boolean {
+  write(flag: CrashFlag, postMortem?: PostMortem): boolean {
     try {
       this.#keepEarlierFlag();
-      this.#written = writeFileAtomic(this.path, formatCrashFlag(flag));
-      this.#log.critical("info", `crash flag written to ${this.path}`);
+      this.#written = writeFileAtomic(
+        this.path,
+        formatCrashFlag(flag, postMortem),
+      );
+      this.#log.critical(
+        "info",
+        `crash flag written to ${this.path}${
+          postMortem
+            ? ` with a post-mortem (${postMortem.moment}, taken in ${postMortem.tookMs} ms${
+              postMortem.partial.length > 0 ? ", partial" : ""
+            })`
+            : ""
+        }`,
+      );
       return true;
     } catch (error) {
       this.#log.error(

@@ -22,7 +22,7 @@ import { formatMiB, MIB } from "../core/units.ts";
 import type { Phase } from "../core/episode.ts";
 import { Watchdog } from "../core/watchdog.ts";
 import { Actuator } from "./actuator.ts";
-import { CrashFlagFile } from "./crash_flag_file.ts";
+import { CrashFlagFile, earlierPanics } from "./crash_flag_file.ts";
 import { startupWarnings } from "./health_checks.ts";
 import { InstanceLock, lockPathFor } from "./instance_lock.ts";
 import { kernelLogWriter, type Logger, ProblemLog } from "./log.ts";
@@ -37,6 +37,7 @@ import {
 } from "./self_protection.ts";
 import { Signals } from "./signals.ts";
 import { openSources } from "./sources/index.ts";
+import { WatchdogKeeper } from "./watchdog_keeper.ts";
 
 export class Daemon implements ReloadTarget {
   readonly #initial: Config;
@@ -146,6 +147,10 @@ export class Daemon implements ReloadTarget {
     const detector = new Detector(config, sources.counter.current());
     if (memory.ok) detector.memory(memory.value, nowMs());
     const watchdog = new Watchdog(config, this.#reserve.bytes);
+    watchdog.earlierPanics(
+      earlierPanics(config.crashflagName, bootId),
+      Date.now() - nowMs(),
+    );
     const actuator: Actuator = new Actuator({
       machine,
       config: () => runner.config,
@@ -173,7 +178,10 @@ export class Daemon implements ReloadTarget {
         kernelLog: sources.kernelLog,
         tracepoint: sources.tracepoint,
         pressure: sources.pressure,
+        thrash: sources.thrash,
         sources: sources.all,
+        // Last: opening it arms it.
+        watchdogDevice: WatchdogKeeper.open(machine, config, log, problems),
       },
       config,
       crashFlag,
@@ -201,6 +209,7 @@ export class Daemon implements ReloadTarget {
     const released = this.#reserve.release();
     this.#reserve.close();
     const runner = this.#runner;
+    runner?.closeWatchdogDevice();
     const episode = runner?.watchdog.episode;
     if (runner) {
       runner.stopping = true;

@@ -85,6 +85,15 @@ export function reload(
     log,
     "reserve_backing takes effect at the next start; keeping the running value",
   );
+  for (const field of ["watchdogDevice", "watchdogTimeout"] as const) {
+    next = keep(
+      next,
+      old,
+      field,
+      log,
+      "the watchdog device and its timeout take effect at the next start (the open device stays armed); keeping the running values",
+    );
+  }
   if (target.phase === "episode") {
     next = keep(
       next,

@@ -24,8 +24,10 @@ import type { Reserve } from "./reserve.ts";
 import { shedIdleMemory } from "./self_protection.ts";
 import type { KernelLogSource } from "./sources/kernel_log_source.ts";
 import type { PressureSource } from "./sources/pressure_source.ts";
+import type { ThrashSource } from "./sources/thrash_source.ts";
 import type { Source, Wake } from "./sources/source.ts";
 import type { TracepointSource } from "./sources/tracepoint_source.ts";
+import type { WatchdogKeeper } from "./watchdog_keeper.ts";
 import { statusOf, StatusWriter } from "./status_writer.ts";
 
 /** Monotonic milliseconds: the clock of the watchdog and of kernel stamps. */
@@ -50,6 +52,8 @@ export interface RunnerParts {
   kernelLog: KernelLogSource;
   tracepoint: TracepointSource;
   pressure: PressureSource;
+  thrash: ThrashSource;
+  watchdogDevice: WatchdogKeeper;
   /** In the order they are read on a wake. */
   sources: Source[];
 }
@@ -86,11 +90,12 @@ export class Runner {
 
   /** The descriptors to wait on, and when to wake at the latest. */
   waitFor(): { fds: { fd: number; events: number }[]; wakeAtMs: number } {
-    const { sources, watchdog, detector } = this.#parts;
+    const { sources, watchdog, detector, watchdogDevice } = this.#parts;
     const deadlines = [
       this.#sampleDueMs,
       watchdog.nextDeadlineMs(),
       detector.nextDeadlineMs(),
+      watchdogDevice.nextDueMs(),
     ].filter((at): at is number => at !== null);
     return {
       fds: sources.flatMap((source) => source.waitFds()),
@@ -131,6 +136,11 @@ export class Runner {
         `internal error: ${error instanceof Error ? error.stack : error}`,
       );
     }
+    this.#parts.watchdogDevice.wake(
+      now,
+      watchdog.mayPetWatchdog(now),
+      wallClockOf(now),
+    );
     this.writeStatus();
     this.#afterEpisode();
     const interval = this.#cadence(now).intervalMs;
@@ -172,7 +182,7 @@ export class Runner {
   }
 
   #cadence(now: number): Cadence {
-    const { watchdog, pressure, kernelLog, detector } = this.#parts;
+    const { watchdog, pressure, thrash, kernelLog, detector } = this.#parts;
     const phase = watchdog.phase;
     return readCadence({
       nowMs: now,
@@ -181,6 +191,7 @@ export class Runner {
       idle: phase === "armed" || phase === "reserve-disabled",
       triggerArmed: pressure.triggerArmed,
       stallSignalOn: pressure.stallSignalOn,
+      thrashSignalOn: thrash.thrashSignalOn,
       kernelLogReadable: kernelLog.witnessesKills,
       tightUntilMs: pressure.tightUntilMs,
       memory: detector.memoryNow,
@@ -229,6 +240,7 @@ export class Runner {
           : parts.kernelLog.witnessesKills
           ? "kernel log"
           : "oom_kill counter",
+        watchdogDevice: parts.watchdogDevice.status(),
         sources: [...this.waitsOn(), "the oom_kill counter"],
         problems: parts.problems.problems.list(),
         lastLatencyMs: parts.actuator.lastLatencyMs,
@@ -238,6 +250,11 @@ export class Runner {
       this.#config.statusFile,
       this.#config.metricsFile,
     );
+  }
+
+  /** A clean stop: the watchdog device disarmed where it can be. */
+  closeWatchdogDevice(): void {
+    this.#parts.watchdogDevice.close();
   }
 
   /** Closes the sources and lets the instance lock go. */
@@ -255,6 +272,7 @@ export class Runner {
     log.setLevel(next.logLevel);
     detector.configure(next);
     pressure.configure(next);
+    this.#parts.thrash.configure(next);
     watchdog.configure(next, reserve.bytes);
     if (next.crashflagName !== old.crashflagName) {
       this.#crashFlag = new CrashFlagFile(

@@ -150,8 +150,17 @@ function readAll(fd: number, path: string, maxBytes: number): Uint8Array {
 }
 
 /**
- * Hands each piece of an open regular file to `take` (a view of one reused
- * buffer, valid until `take` returns); returns the bytes read.
+ * The buffer every read goes through: reads are synchronous and `take`
+ * copies what it keeps, so one buffer serves them all. (A fresh 64 KiB per
+ * read made a post-mortem, a few hundred small /proc reads, leave megabytes
+ * of garbage each episode: 50 episodes grew the RSS from 1.0x to 2.8x of
+ * bare Deno.)
+ */
+const READ_BUFFER = new Uint8Array(64 * 1024);
+
+/**
+ * Hands each piece of an open regular file to `take` (a view of the one
+ * reused buffer, valid until `take` returns); returns the bytes read.
  */
 function readChunks(
   fd: number,
@@ -160,7 +169,10 @@ function readChunks(
   take: (chunk: Uint8Array) => void,
 ): number {
   let total = 0;
-  const buffer = new Uint8Array(Math.min(64 * 1024, maxBytes + 1));
+  const buffer = READ_BUFFER.subarray(
+    0,
+    Math.min(READ_BUFFER.length, maxBytes + 1),
+  );
   while (true) {
     const result = readNonBlocking(fd, buffer);
     // A regular file never says EAGAIN; should one ever, give up, never spin.

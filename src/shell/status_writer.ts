@@ -17,6 +17,7 @@ import {
   episodeStatus,
   type KillSource,
   type State,
+  type WatchdogDeviceStatus,
 } from "../core/status.ts";
 import { isoTimestamp } from "../core/time.ts";
 import type { Watchdog } from "../core/watchdog.ts";
@@ -35,6 +36,7 @@ export interface StatusInputs {
   detector: Readonly<DetectorCounters>;
   kernelLogLost: number;
   killSource: KillSource;
+  watchdogDevice: WatchdogDeviceStatus | null;
   sources: string[];
   problems: Problem[];
   lastLatencyMs: number | null;
@@ -73,6 +75,7 @@ export function statusOf(inputs: StatusInputs): DaemonStatus {
       kernelLogLost: inputs.kernelLogLost,
     },
     killSource: inputs.killSource,
+    watchdogDevice: inputs.watchdogDevice,
     sources: inputs.sources,
     problems: inputs.problems,
     lastReactionLatencyMs: inputs.lastLatencyMs,

@@ -14,6 +14,7 @@ const idle: CadenceState = {
   idle: true,
   triggerArmed: true,
   stallSignalOn: true,
+  thrashSignalOn: false,
   kernelLogReadable: true,
   tightUntilMs: 0,
   memory: { memTotal: 8 * GIB, memAvailable: 6 * GIB },
@@ -83,4 +84,19 @@ Deno.test("memory and pressure are read on every heartbeat unless the kernel tel
     readCadence({ ...idle, tightUntilMs: 105_000 }).readMemory,
     true,
   );
+});
+
+Deno.test("with the thrash signal on, memory is read every heartbeat, and every second while it is short", () => {
+  const on = { ...idle, thrashSignalOn: true };
+  assert.deepEqual(readCadence(on), { intervalMs: 5_000, readMemory: true });
+  const short = { ...on, memory: { memTotal: 8 * GIB, memAvailable: GIB / 2 } };
+  assert.deepEqual(readCadence(short), {
+    intervalMs: TIGHT_INTERVAL_MS,
+    readMemory: true,
+  });
+  // Off, the same short memory with a trigger armed stays on the heartbeat.
+  assert.deepEqual(readCadence({ ...short, thrashSignalOn: false }), {
+    intervalMs: 5_000,
+    readMemory: false,
+  });
 });

@@ -61,6 +61,7 @@ Deno.test("a global kill is a signal with its victim and kernel time; a memcg ki
     globalOomKills: 1,
     memcgOomKills: 2,
     stalls: 0,
+    thrashes: 0,
     tracepointLost: 0,
   });
 });

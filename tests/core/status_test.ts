@@ -11,6 +11,8 @@ const episode: Episode = {
   panicked: false,
   panicFailures: 0,
   panicError: null,
+  panicDueAtMs: null,
+  panicSuppressed: null,
 };
 const wallClock = (ms: number) => `t+${ms}`;
 
@@ -26,6 +28,7 @@ Deno.test("an episode's status counts down from gracetime on the watchdog's cloc
     panicked: false,
     panicFailures: 0,
     panicError: null,
+    panicSuppressed: null,
   });
   assert.equal(
     episodeStatus(episode, 10, 61_000, wallClock).countdownSeconds,

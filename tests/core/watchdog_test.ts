@@ -3,6 +3,7 @@ import { DEFAULT_CONFIG } from "../../src/core/config.ts";
 import {
   type Action,
   PANIC_RETRY_MS,
+  PANIC_TAKEDOWN_MS,
   REARM_RETRY_MS,
   SIGNAL_HOLD_MS,
   type WatchdogConfig,
@@ -138,7 +139,7 @@ Deno.test("gracetime is checked on a tick, without a new signal", () => {
   assert.equal(dog.nextDeadlineMs(), 10_000);
   assert.deepEqual(kinds(dog.tick(9999, plenty)), []);
   const actions = dog.tick(10_000, plenty);
-  assert.deepEqual(kinds(actions), ["panic"]);
+  assert.deepEqual(kinds(actions), ["write-crash-flag", "panic"]);
   const panic = actions.find((a) => a.kind === "panic");
   assert.ok(panic?.kind === "panic");
   assert.equal(panic.action, "panic");
@@ -169,7 +170,10 @@ Deno.test("an OOM state that lapsed before gracetime does not panic a recovered 
   assert.deepEqual(kinds(dog.tick(10_000, plenty)), []);
   assert.deepEqual(kinds(dog.tick(60_000, plenty)), []);
   // ... but a new signal in the same episode, past gracetime, does.
-  assert.deepEqual(kinds(dog.signal(kill, 61_000)), ["panic"]);
+  assert.deepEqual(kinds(dog.signal(kill, 61_000)), [
+    "write-crash-flag",
+    "panic",
+  ]);
 });
 
 Deno.test("the panic waits for the crash flag: it is written again first if it did not reach the disk", () => {
@@ -198,12 +202,18 @@ Deno.test("a new episode after one that panicked can panic again", () => {
   const dog = watchdog({ gracetime: 1, resettime: 1 });
   dog.signal(kill, 0);
   dog.crashFlagWritten(true);
-  assert.deepEqual(kinds(dog.signal(kill, 1000)), ["panic"]);
+  assert.deepEqual(kinds(dog.signal(kill, 1000)), [
+    "write-crash-flag",
+    "panic",
+  ]);
   dog.tick(2000, plenty);
   dog.reserveCreated(32 * MIB, 2000);
   dog.signal(kill, 3000);
   dog.crashFlagWritten(true);
-  assert.deepEqual(kinds(dog.signal(kill, 4000)), ["panic"]);
+  assert.deepEqual(kinds(dog.signal(kill, 4000)), [
+    "write-crash-flag",
+    "panic",
+  ]);
 });
 
 Deno.test("nextDeadlineMs() is null when only a signal can change anything", () => {
@@ -242,7 +252,10 @@ Deno.test("a failed panic action is retried every PANIC_RETRY_MS while the episo
   const dog = watchdog({ gracetime: 1, resettime: 300 });
   dog.signal(kill, 0);
   dog.crashFlagWritten(true);
-  assert.deepEqual(kinds(dog.signal(kill, 1000)), ["panic"]);
+  assert.deepEqual(kinds(dog.signal(kill, 1000)), [
+    "write-crash-flag",
+    "panic",
+  ]);
   // No second attempt while the first has not been reported.
   assert.deepEqual(kinds(dog.tick(5000, plenty)), []);
   dog.panicResult("no SysRq trigger", 5000);
@@ -278,4 +291,94 @@ Deno.test("what the watchdog believes is what was locked: a partial re-arm, and 
       a.kind === "log" && /reserve of 6 MiB released/.test(a.message)
     ),
   );
+});
+
+const HOUR = 3_600_000;
+
+Deno.test("before the panic action the flag is written again with the panic's moment (its post-mortem), once", () => {
+  const dog = watchdog({ gracetime: 10 });
+  const start = dog.signal(kill, 0);
+  const first = start.find((a) => a.kind === "write-crash-flag");
+  assert.ok(first?.kind === "write-crash-flag");
+  assert.equal(first.moment, "episode-start");
+  dog.crashFlagWritten(true);
+  const actions = dog.signal(kill, 10_000);
+  assert.deepEqual(kinds(actions), ["write-crash-flag", "panic"]);
+  const again = actions.find((a) => a.kind === "write-crash-flag");
+  assert.ok(again?.kind === "write-crash-flag");
+  assert.equal(again.moment, "panic");
+});
+
+Deno.test("the reboot-loop guard: with 3 panics of earlier boots within the hour the panic is suppressed, the flag kept at the episode's end", () => {
+  const dog = watchdog({ gracetime: 10, resettime: 60 });
+  const epochAtZero = Date.parse("2026-12-01T12:00:00Z");
+  dog.earlierPanics(
+    [
+      epochAtZero - 0.2 * HOUR,
+      epochAtZero - 0.5 * HOUR,
+      epochAtZero - 0.9 * HOUR,
+    ],
+    epochAtZero,
+  );
+  dog.signal(kill, 0);
+  dog.crashFlagWritten(true);
+  const actions = dog.signal(kill, 10_000);
+  assert.deepEqual(kinds(actions), ["write-crash-flag", "panic-suppressed"]);
+  const suppressed = actions.find((a) => a.kind === "panic-suppressed");
+  assert.ok(suppressed?.kind === "panic-suppressed");
+  assert.match(suppressed.reason, /^3 panics by oomwatch within 1h/);
+  assert.equal(dog.episode?.panicSuppressed, suppressed.reason);
+  const log = actions.find((a) => a.kind === "log" && a.critical === true);
+  assert.ok(log?.kind === "log");
+  assert.match(log.message, /panic action 'panic' suppressed: 3 panics/);
+  // Not tried again, and the device is still petted.
+  assert.deepEqual(kinds(dog.signal(kill, 30_000)), []);
+  assert.equal(dog.mayPetWatchdog(30_000 + PANIC_TAKEDOWN_MS), true);
+  // The episode ends without removing the flag; the reserve is re-armed.
+  assert.deepEqual(kinds(dog.tick(30_000 + 60_000, plenty)), [
+    "create-reserve",
+  ]);
+});
+
+Deno.test("the reboot-loop guard lets the panic run with fewer panics in the window, or with max_panics 0", () => {
+  const epochAtZero = Date.parse("2026-12-01T12:00:00Z");
+  const old = [
+    epochAtZero - 2 * HOUR,
+    epochAtZero - 0.5 * HOUR,
+    epochAtZero - 0.1 * HOUR,
+  ];
+  const dog = watchdog({ gracetime: 10 });
+  dog.earlierPanics(old, epochAtZero);
+  dog.signal(kill, 0);
+  assert.deepEqual(kinds(dog.signal(kill, 10_000)), [
+    "write-crash-flag",
+    "panic",
+  ]);
+  const off = watchdog({ gracetime: 10, maxPanics: null });
+  off.earlierPanics(
+    [epochAtZero - 1, epochAtZero - 2, epochAtZero - 3],
+    epochAtZero,
+  );
+  off.signal(kill, 0);
+  assert.deepEqual(kinds(off.signal(kill, 10_000)), [
+    "write-crash-flag",
+    "panic",
+  ]);
+});
+
+Deno.test("a watchdog device is petted until the panic action has been due for PANIC_TAKEDOWN_MS with the machine still up", () => {
+  const dog = watchdog({ gracetime: 10, panicAction: "none" });
+  assert.equal(dog.mayPetWatchdog(0), true);
+  dog.signal(kill, 0);
+  dog.crashFlagWritten(true);
+  assert.equal(dog.mayPetWatchdog(9_999), true, "an episode before gracetime");
+  dog.signal(kill, 10_000);
+  dog.panicResult(null, 10_001); // 'none': only logged
+  assert.equal(dog.mayPetWatchdog(10_000 + PANIC_TAKEDOWN_MS - 1), true);
+  assert.equal(dog.mayPetWatchdog(10_000 + PANIC_TAKEDOWN_MS), false);
+  // An episode whose OOM state lapsed before gracetime never stops it.
+  const calm = watchdog({ gracetime: 10 });
+  calm.signal(kill, 0);
+  assert.deepEqual(kinds(calm.tick(20_000, plenty)), []);
+  assert.equal(calm.mayPetWatchdog(40_000), true);
 });

@@ -8,6 +8,8 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mount -t tmpfs tmp /tmp
+# tracefs where systemd mounts it at boot: oomwatch wakes on oom:mark_victim.
+mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null
 for module in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk; do
   insmod /modules/$module.ko
 done
@@ -52,6 +54,22 @@ wait_for() { # seconds, condition
   limit=$1; shift
   for i in $(seq 1 $((limit * 10))); do eval "$@" && return 0; sleep 0.1; done
   return 1
+}
+
+# Markers the host times: written to /dev/kmsg, so the kernel stamps them on
+# the clock of its own lines (softdog's) and oomwatch's.
+mark() { echo "E2E: $*" > /dev/kmsg; }
+
+# softdog, a watchdog device with no hardware: the 6.1 module resets the
+# machine ("softdog: Initiating system reboot") when nobody pets it in time.
+# Its own margin is long; oomwatch asks for WATCHDOG_TIMEOUT through
+# WDIOC_SETTIMEOUT.
+WATCHDOG_TIMEOUT=10
+load_softdog() {
+  insmod /modules/watchdog.ko && insmod /modules/softdog.ko soft_margin=120 \
+    || echo "E2E: cannot load softdog"
+  wait_for 5 '[ -c /dev/watchdog0 ]'
+  echo "E2E: softdog loaded: $(cat /sys/class/watchdog/watchdog0/identity)"
 }
 
 finish() {
@@ -102,6 +120,38 @@ case "$scenario" in
       echo "E2E: $(grep full /proc/pressure/memory), oom_kill $(grep oom_kill /proc/vmstat | cut -d' ' -f2), slow: current $(cat /sys/fs/cgroup/slow/memory.current) $(tr '\n' ' ' < /sys/fs/cgroup/slow/memory.events)"
     done
     finish
+    ;;
+  watchdog-freeze)
+    # The daemon frozen: nothing pets the device, which resets the guest.
+    load_softdog
+    start_oomwatch --watchdog-device /dev/watchdog0 --watchdog-timeout $WATCHDOG_TIMEOUT
+    sleep $((WATCHDOG_TIMEOUT * 2))
+    mark "alive $((WATCHDOG_TIMEOUT * 2)) s after arming; freezing oomwatch (SIGSTOP)"
+    kill -STOP $OOMWATCH_PID
+    sleep 60
+    mark "still running 60 s after the freeze"
+    finish
+    ;;
+  watchdog-clean)
+    # A clean stop disarms the device (the magic close): no reset follows.
+    load_softdog
+    start_oomwatch --watchdog-device /dev/watchdog0 --watchdog-timeout $WATCHDOG_TIMEOUT
+    sleep 3
+    mark "stopping oomwatch (SIGTERM)"
+    kill -TERM $OOMWATCH_PID
+    wait $OOMWATCH_PID
+    sleep $((WATCHDOG_TIMEOUT * 3))
+    mark "no reset $((WATCHDOG_TIMEOUT * 3)) s after the clean stop"
+    finish
+    ;;
+  watchdog-none)
+    # A persisting OOM with --panic-action none: at gracetime nothing takes
+    # the machine down, so oomwatch stops petting and the device resets it.
+    load_softdog
+    start_oomwatch --gracetime 10 --resettime 30 --panic-action none \
+      --watchdog-device /dev/watchdog0 --watchdog-timeout $WATCHDOG_TIMEOUT
+    pin_memory
+    while true; do hog; done
     ;;
   baseline)
     # Scenario panic's workload without oomwatch, for its bound.

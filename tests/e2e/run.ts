@@ -9,17 +9,30 @@
  *
  * Scenarios: single-oom, panic, reboot, memcg (cgroup v2 in the guest),
  * stall (a memory stall without a kill: a cgroup v2 memory.high far below
- * what its task allocates), baseline (panic's workload without oomwatch).
- * `deno task e2e NAME…` runs only the named ones.
+ * what its task allocates), baseline (panic's workload without oomwatch),
+ * and on an ext4-root guest (tests/e2e/thrash/: programs on a slow virtio
+ * disk, so their code can be evicted) thrash-baseline (the classic thrash
+ * hang: no kill, heartbeat gaps of many seconds). Not in the default list:
+ * thrash (oomwatch with its default signals must catch that hang),
+ * thrash-measure, thrash-mild (16 MB left instead of 8) and measure-idle,
+ * -busy, -copy, -stall, -memcg, -tight-read, -memcg-thrash (the candidate
+ * signals, measured by a probe, on the hang and on loads that must not
+ * raise an episode; tabulate with tests/e2e/thrash/table.ts).
+ * `deno task e2e NAME…` runs only the named ones; `--repeat N` boots each
+ * of them N times (logs NAME-1.log, …).
  *
- * Needs root (apt-get, qemu); installs qemu-system-x86, busybox-static, cpio
- * and e2fsprogs when missing. Writes serial logs to e2e-results/.
+ * Needs root (apt-get, qemu); installs qemu-system-x86, busybox-static, cpio,
+ * e2fsprogs and gcc with libc6-dev (the static helpers) when missing. Writes
+ * serial logs to e2e-results/.
  *
  * @module
  */
 
-import { SIGNAL_HOLD_MS } from "../../src/core/episode.ts";
+import { PANIC_TAKEDOWN_MS, SIGNAL_HOLD_MS } from "../../src/core/episode.ts";
 import { hasCommand } from "../helpers/privilege.ts";
+import { CACHE, exists, REPO, sh } from "./host.ts";
+import { judgeDiskScenario } from "./thrash/judge.ts";
+import { buildRootImage, buildStage1, freshRoot } from "./thrash/rootfs.ts";
 import {
   daemonLoggedAt,
   kernelStamps,
@@ -28,8 +41,6 @@ import {
 } from "./serial_log.ts";
 
 const KERNEL = "6.1.0-56-cloud-amd64";
-const REPO = new URL("../..", import.meta.url).pathname;
-const CACHE = `${REPO}.e2e-cache`;
 const RESULTS = `${REPO}e2e-results`;
 const MODULES = [
   "virtio_ring",
@@ -38,37 +49,22 @@ const MODULES = [
   "virtio_pci_modern_dev",
   "virtio_pci",
   "virtio_blk",
+  // softdog and the watchdog core it needs (the watchdog scenarios).
+  "watchdog",
+  "softdog",
 ];
 const GRACETIME = 10;
-
-async function sh(
-  command: string,
-  options: { cwd?: string; allowFail?: boolean } = {},
-): Promise<string> {
-  const output = await new Deno.Command("sh", {
-    args: ["-c", command],
-    cwd: options.cwd ?? REPO,
-    stdout: "piped",
-    stderr: "piped",
-    env: { DEBIAN_FRONTEND: "noninteractive" },
-  }).output();
-  const text = new TextDecoder().decode(output.stdout);
-  if (!output.success && !options.allowFail) {
-    throw new Error(
-      `'${command}' failed: ${new TextDecoder().decode(output.stderr)}`,
-    );
-  }
-  return text;
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
+/** The timeout oomwatch asks of softdog (tests/e2e/init.sh). */
+const WATCHDOG_TIMEOUT = 10;
+/** How late softdog may fire after its timeout under TCG (its timer, the console). */
+const WATCHDOG_SLACK = 3;
+/**
+ * The root drive of the ext4-root guest: a slow cloud volume (4 MiB/s, 40
+ * IOPS) without the host's page cache. With the default cache or no
+ * throttle nothing stalls; this is what makes the thrash hang.
+ */
+const SLOW_DISK =
+  "cache=none,throttling.bps-total=4194304,throttling.iops-total=40";
 
 async function installTools(): Promise<void> {
   const packages: [command: string, debianPackage: string][] = [
@@ -76,9 +72,12 @@ async function installTools(): Promise<void> {
     ["busybox", "busybox-static"],
     ["cpio", "cpio"],
     ["debugfs", "e2fsprogs"],
+    ["gcc", "gcc"],
   ];
   const needed = packages.filter(([command]) => !hasCommand(command))
     .map(([, debianPackage]) => debianPackage);
+  // gcc -static needs the static C library.
+  if (!exists("/usr/lib/x86_64-linux-gnu/libc.a")) needed.push("libc6-dev");
   if (needed.length === 0) return;
   console.log(`e2e: installing ${needed.join(" ")}`);
   await sh("apt-get update -qq");
@@ -99,8 +98,24 @@ async function fetchKernel(): Promise<string> {
   return root;
 }
 
+/** The virtio modules, uncompressed, in one folder of the cache. */
+async function extractModules(kernel: string): Promise<string> {
+  const root = `${CACHE}/modules`;
+  await sh(`rm -rf '${root}' && mkdir -p '${root}'`);
+  const modules = `${kernel}/lib/modules/${KERNEL}/kernel`;
+  for (const module of MODULES) {
+    const path = (await sh(`find '${modules}' -name '${module}.ko*'`)).trim()
+      .split("\n")[0];
+    if (!path) throw new Error(`module ${module} not found in ${modules}`);
+    if (path.endsWith(".xz")) {
+      await sh(`xz -dc '${path}' > '${root}/${module}.ko'`);
+    } else Deno.copyFileSync(path, `${root}/${module}.ko`);
+  }
+  return root;
+}
+
 /** The initramfs: busybox, the init script, Deno and its libraries, oomwatch. */
-async function buildInitramfs(kernel: string): Promise<string> {
+async function buildInitramfs(modules: string): Promise<string> {
   const root = `${CACHE}/initramfs`;
   await sh(`rm -rf '${root}' && mkdir -p '${root}'`);
   for (const dir of ["bin", "proc", "sys", "dev", "tmp", "mnt", "modules"]) {
@@ -110,15 +125,7 @@ async function buildInitramfs(kernel: string): Promise<string> {
   Deno.copyFileSync(busybox, `${root}/bin/busybox`);
   Deno.copyFileSync(`${REPO}tests/e2e/init.sh`, `${root}/init`);
   Deno.chmodSync(`${root}/init`, 0o755);
-  const modules = `${kernel}/lib/modules/${KERNEL}/kernel`;
-  for (const module of MODULES) {
-    const path = (await sh(`find '${modules}' -name '${module}.ko*'`)).trim()
-      .split("\n")[0];
-    if (!path) throw new Error(`module ${module} not found in ${modules}`);
-    if (path.endsWith(".xz")) {
-      await sh(`xz -dc '${path}' > '${root}/modules/${module}.ko'`);
-    } else Deno.copyFileSync(path, `${root}/modules/${module}.ko`);
-  }
+  await sh(`cp '${modules}'/*.ko '${root}/modules/'`);
   const compiled = `${REPO}dist/oomwatch`;
   if (exists(compiled)) {
     Deno.copyFileSync(compiled, `${root}/oomwatch`);
@@ -156,17 +163,35 @@ interface Boot {
   disk: string;
 }
 
+/** How a scenario boots: the busybox initramfs, or the ext4 root on a slow disk. */
+type Guest = { kind: "initramfs"; initrd: string } | {
+  kind: "disk";
+  initrd: string;
+  rootImage: string;
+};
+
 /** Boots one scenario; the VM is killed once `boundSeconds` pass. */
 async function boot(
   kernel: string,
-  initrd: string,
+  guest: Guest,
   scenario: string,
   boundSeconds: number,
+  logName: string,
 ): Promise<Boot> {
   const disk = `${CACHE}/disk-${scenario}.img`;
   await sh(
     `rm -f '${disk}' && truncate -s 32M '${disk}' && mkfs.ext4 -q -F '${disk}'`,
   );
+  const drives: string[] = [];
+  let append = `console=ttyS0 panic=1 oomwatch.scenario=${scenario}`;
+  let root: string | null = null;
+  if (guest.kind === "disk") {
+    // The root first (vda), the flag disk second (vdb).
+    root = await freshRoot(guest.rootImage, scenario);
+    drives.push("-drive", `file=${root},format=raw,if=virtio,${SLOW_DISK}`);
+    append += " printk.devkmsg=on";
+  }
+  drives.push("-drive", `file=${disk},format=raw,if=virtio`);
   const started = performance.now();
   const child = new Deno.Command("qemu-system-x86_64", {
     args: [
@@ -183,11 +208,10 @@ async function boot(
       "-kernel",
       `${kernel}/boot/vmlinuz-${KERNEL}`,
       "-initrd",
-      initrd,
+      guest.initrd,
       "-append",
-      `console=ttyS0 panic=1 oomwatch.scenario=${scenario}`,
-      "-drive",
-      `file=${disk},format=raw,if=virtio`,
+      append,
+      ...drives,
     ],
     stdin: "null",
     stdout: "piped",
@@ -204,8 +228,9 @@ async function boot(
     child.status,
   ]);
   clearTimeout(timer);
+  if (root !== null) Deno.removeSync(root);
   const log = stdout + stderr;
-  Deno.writeTextFileSync(`${RESULTS}/${scenario}.log`, log);
+  Deno.writeTextFileSync(`${RESULTS}/${logName}.log`, log);
   return {
     scenario,
     log,
@@ -231,11 +256,19 @@ function failedChecks(checks: [string, boolean][]): string[] {
   return checks.filter(([, ok]) => !ok).map(([what]) => what);
 }
 
-async function judge(result: Boot): Promise<Verdict> {
+async function judge(result: Boot, onDisk: boolean): Promise<Verdict> {
+  if (onDisk) {
+    return judgeDiskScenario(result.scenario, {
+      log: result.log,
+      exited: result.exited,
+      flag: await diskFile(result.disk, "/oomflag"),
+    });
+  }
   const log = untangle(result.log);
-  const latency =
-    /reserve of 32 MiB released, ([\d.]+) ms after the kernel's report/
-      .exec(log)?.[1];
+  const released =
+    /reserve of 32 MiB released, ([\d.]+) ms after the kernel's (report|oom:mark_victim tracepoint)/
+      .exec(log);
+  const latency = released?.[1];
   switch (result.scenario) {
     case "single-oom": {
       const failed = failedChecks([
@@ -265,7 +298,9 @@ async function judge(result: Boot): Promise<Verdict> {
         pass: failed.length === 0,
         summary: failed.length
           ? `missing: ${failed.join("; ")}`
-          : `released ${latency} ms after the kernel's report, re-armed, flag removed`,
+          : `released ${latency} ms after the kernel's ${
+            released?.[2]
+          }, re-armed, flag removed`,
       };
     }
     case "panic":
@@ -396,6 +431,104 @@ async function judge(result: Boot): Promise<Verdict> {
           : "memcg OOM logged with /hog; reserve kept, no flag, no countdown (gracetime 1)",
       };
     }
+    case "watchdog-freeze": {
+      const frozen = kernelStamps(log, /^E2E: .*freezing oomwatch/)[0];
+      const reset = kernelStamps(log, /^softdog: Initiating system reboot/)[0];
+      const after = reset - frozen;
+      const failed = failedChecks([
+        [
+          `oomwatch armed the device with a ${WATCHDOG_TIMEOUT} s timeout`,
+          new RegExp(
+            `watchdog device /dev/watchdog0 \\(.*\\) armed: timeout ${WATCHDOG_TIMEOUT} s`,
+          )
+            .test(log),
+        ],
+        [
+          `petting kept the guest up for twice the timeout`,
+          frozen !== undefined,
+        ],
+        [
+          `softdog reset the guest ${WATCHDOG_TIMEOUT} s (- a third, + ${WATCHDOG_SLACK} s) after the freeze (${
+            Number.isFinite(after) ? after.toFixed(1) : "never"
+          })`,
+          after >= WATCHDOG_TIMEOUT * 2 / 3 &&
+          after <= WATCHDOG_TIMEOUT + WATCHDOG_SLACK,
+        ],
+        [
+          "the guest did not go on",
+          !/still running 60 s after the freeze/.test(log),
+        ],
+        ["qemu exited by itself", result.exited],
+      ]);
+      return {
+        pass: failed.length === 0,
+        summary: failed.length
+          ? `missing: ${failed.join("; ")}`
+          : `oomwatch frozen → softdog reset the guest ${
+            after.toFixed(1)
+          } s later (timeout ${WATCHDOG_TIMEOUT} s)`,
+      };
+    }
+    case "watchdog-clean": {
+      const failed = failedChecks([
+        [
+          "the clean stop disarmed the device with the magic close",
+          /watchdog device \/dev\/watchdog0 disarmed with the magic close/.test(
+            log,
+          ),
+        ],
+        ["no reset", !/softdog: Initiating system reboot/.test(log)],
+        [
+          `still running ${WATCHDOG_TIMEOUT * 3} s after the stop`,
+          /no reset \d+ s after the clean stop/.test(log),
+        ],
+        ["clean power-off", /reboot: Power down/.test(log) && result.exited],
+      ]);
+      return {
+        pass: failed.length === 0,
+        summary: failed.length
+          ? `missing: ${failed.join("; ")}`
+          : `SIGTERM → magic close; no reset in ${
+            WATCHDOG_TIMEOUT * 3
+          } s (timeout ${WATCHDOG_TIMEOUT} s), clean power-off`,
+      };
+    }
+    case "watchdog-none": {
+      const started =
+        kernelStamps(log, /^oomwatch: .*OOM episode 1 started/)[0];
+      const stopped = kernelStamps(log, /^oomwatch: .*no longer petted/)[0];
+      const reset = kernelStamps(log, /^softdog: Initiating system reboot/)[0];
+      const unpetted = stopped - started;
+      const after = reset - stopped;
+      const takedown = PANIC_TAKEDOWN_MS / 1000;
+      const failed = failedChecks([
+        ["an episode started", started !== undefined],
+        [
+          `petting stopped ${GRACETIME} s (gracetime) + ${takedown} s (the panic action's bound) into the episode, ± 2 s (${
+            Number.isFinite(unpetted) ? unpetted.toFixed(1) : "never"
+          })`,
+          Math.abs(unpetted - GRACETIME - takedown) <= 2,
+        ],
+        [
+          `softdog reset the guest within ${WATCHDOG_TIMEOUT} + ${WATCHDOG_SLACK} s of the last pet (${
+            Number.isFinite(after) ? after.toFixed(1) : "never"
+          })`,
+          after >= 0 && after <= WATCHDOG_TIMEOUT + WATCHDOG_SLACK,
+        ],
+        ["no kernel panic", !/Kernel panic/.test(log)],
+        ["qemu exited by itself", result.exited],
+      ]);
+      return {
+        pass: failed.length === 0,
+        summary: failed.length
+          ? `missing: ${failed.join("; ")}`
+          : `persisting OOM, panic action none: petting stopped ${
+            unpetted.toFixed(1)
+          } s into the episode, softdog reset the guest ${
+            after.toFixed(1)
+          } s later`,
+      };
+    }
     case "baseline": {
       const kills = /E2E: baseline still running after 40 s: oom_kill (\d+)/
         .exec(log)?.[1];
@@ -412,41 +545,119 @@ async function judge(result: Boot): Promise<Verdict> {
   return { pass: false, summary: "unknown scenario" };
 }
 
+/**
+ * Every scenario: its bound in seconds (qemu is killed after it), its guest,
+ * and whether a run without names includes it. Measured under TCG here: an
+ * initramfs scenario takes 10-60 s, thrash-baseline ~260 s (boot and the
+ * beaters' start ~40 s, warm-up 75 s, the pin ~5 s, the hang 140 s), a
+ * healthy load 100-200 s.
+ */
+const SCENARIOS: [
+  name: string,
+  bound: number,
+  guest: Guest["kind"],
+  inDefault: boolean,
+][] = [
+  ["single-oom", 240, "initramfs", true],
+  ["panic", 240, "initramfs", true],
+  ["reboot", 240, "initramfs", true],
+  ["memcg", 240, "initramfs", true],
+  ["stall", 240, "initramfs", true],
+  ["baseline", 240, "initramfs", true],
+  ["watchdog-freeze", 240, "initramfs", true],
+  ["watchdog-clean", 240, "initramfs", true],
+  ["watchdog-none", 240, "initramfs", true],
+  ["thrash-baseline", 420, "disk", true],
+  ["thrash", 420, "disk", true],
+  ["healthy", 600, "disk", true],
+  ["thrash-measure", 420, "disk", false],
+  ["thrash-mild", 420, "disk", false],
+  ["measure-idle", 300, "disk", false],
+  ["measure-busy", 300, "disk", false],
+  ["measure-copy", 420, "disk", false],
+  ["measure-stall", 300, "disk", false],
+  ["measure-memcg", 300, "disk", false],
+  ["measure-tight-read", 420, "disk", false],
+  ["measure-memcg-thrash", 420, "disk", false],
+];
+
+function parseArgs(args: string[]): { names: string[]; repeat: number } {
+  const names: string[] = [];
+  let repeat = 1;
+  for (let i = 0; i < args.length; i++) {
+    const option = /^--repeat(?:=(\d+))?$/.exec(args[i]);
+    if (!option) {
+      names.push(args[i]);
+      continue;
+    }
+    repeat = Number(option[1] ?? args[++i]);
+    if (!Number.isInteger(repeat) || repeat < 1) {
+      throw new Error("--repeat needs a whole number of at least 1");
+    }
+  }
+  const unknown = names.filter((name) => !SCENARIOS.some(([n]) => n === name));
+  if (unknown.length > 0) {
+    throw new Error(
+      `unknown scenario ${unknown.join(", ")}; known: ${
+        SCENARIOS.map(([n]) => n).join(" ")
+      }`,
+    );
+  }
+  return { names, repeat };
+}
+
 async function main(): Promise<number> {
   if (Deno.uid() !== 0) {
     console.log("e2e: needs root (apt-get, qemu)");
     return 1;
   }
+  const { names, repeat } = parseArgs(Deno.args);
   const suiteStarted = performance.now();
   Deno.mkdirSync(RESULTS, { recursive: true });
   await installTools();
   const kernel = await fetchKernel();
-  const initrd = await buildInitramfs(kernel);
-  const only = Deno.args.length > 0 ? new Set(Deno.args) : null;
-  const all: [string, number][] = [
-    ["single-oom", 240],
-    ["panic", 240],
-    ["reboot", 240],
-    ["memcg", 240],
-    ["stall", 240],
-    ["baseline", 240],
-  ];
-  const scenarios = all.filter(([name]) => only === null || only.has(name));
+  const modules = await extractModules(kernel);
+  const scenarios = SCENARIOS.filter(([name, , , inDefault]) =>
+    names.length === 0 ? inDefault : names.includes(name)
+  );
+  const guests = new Map<Guest["kind"], Guest>();
+  if (scenarios.some(([, , kind]) => kind === "initramfs")) {
+    guests.set("initramfs", {
+      kind: "initramfs",
+      initrd: await buildInitramfs(modules),
+    });
+  }
+  if (scenarios.some(([, , kind]) => kind === "disk")) {
+    guests.set("disk", {
+      kind: "disk",
+      initrd: await buildStage1(modules),
+      rootImage: await buildRootImage(),
+    });
+  }
   let failures = 0;
-  for (const [scenario, bound] of scenarios) {
-    const result = await boot(kernel, initrd, scenario, bound);
-    const verdict = await judge(result);
-    if (!verdict.pass) failures += 1;
-    console.log(
-      `${verdict.pass ? "PASS" : "FAIL"} ${scenario.padEnd(10)} ${
-        result.seconds.toFixed(1).padStart(6)
-      } s  ${verdict.summary}`,
-    );
+  let runs = 0;
+  for (const [scenario, bound, kind] of scenarios) {
+    for (let i = 1; i <= repeat; i++) {
+      const logName = repeat > 1 ? `${scenario}-${i}` : scenario;
+      const result = await boot(
+        kernel,
+        guests.get(kind)!,
+        scenario,
+        bound,
+        logName,
+      );
+      const verdict = await judge(result, kind === "disk");
+      runs += 1;
+      if (!verdict.pass) failures += 1;
+      console.log(
+        `${verdict.pass ? "PASS" : "FAIL"} ${logName.padEnd(10)} ${
+          result.seconds.toFixed(1).padStart(6)
+        } s  ${verdict.summary}`,
+      );
+    }
   }
   console.log(
-    `e2e: ${
-      scenarios.length - failures
-    } passed, ${failures} failed; suite wall time ${
+    `e2e: ${runs - failures} passed, ${failures} failed; suite wall time ${
       ((performance.now() - suiteStarted) / 1000).toFixed(0)
     } s; serial logs in ${RESULTS}/`,
   );

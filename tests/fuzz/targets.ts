@@ -584,11 +584,13 @@ function validStatus(rng: Rng): DaemonStatus {
       panicked: rng.chance(0.5),
       panicFailures: count(rng),
       panicError: rng.chance(0.5) ? null : someString(rng),
+      panicSuppressed: rng.chance(0.5) ? null : someString(rng),
     },
     counters: {
       globalOomKills: count(rng),
       memcgOomKills: count(rng),
       stalls: count(rng),
+      thrashes: count(rng),
       episodes: count(rng),
       releases: count(rng),
       rearmFailures: count(rng),
@@ -596,6 +598,13 @@ function validStatus(rng: Rng): DaemonStatus {
       tracepointLost: count(rng),
     },
     killSource: rng.pick(KILL_SOURCES),
+    watchdogDevice: rng.chance(0.5) ? null : {
+      path: someString(rng),
+      identity: someString(rng),
+      timeoutSeconds: rng.int(1, 3600),
+      petting: rng.chance(0.5),
+      lastPetAt: rng.chance(0.5) ? null : someString(rng),
+    },
     sources: Array.from({ length: rng.int(0, 4) }, () => someString(rng)),
     problems: Array.from({ length: rng.int(0, 3) }, () => ({
       id: rng.pick(PROBLEM_IDS),

@@ -38,6 +38,7 @@ export class FixtureMachine {
       tracefs: [],
       cpusOnline: `${dir}/cpus-online`,
       kallsyms: `${proc}/kallsyms`,
+      watchdogClass: `${dir}/sys-class-watchdog`,
       journal: false,
     };
   }
@@ -59,6 +60,7 @@ export class FixtureMachine {
     fixture.setCounter(0);
     fixture.setMemAvailable(6 * GIB);
     fixture.setFullStall(0);
+    fixture.setIoFullStall(0);
     Deno.writeTextFileSync(
       fixture.machine.bootId,
       "11111111-2222-3333-4444-555555555555\n",
@@ -73,11 +75,33 @@ export class FixtureMachine {
     return "11111111-2222-3333-4444-555555555555";
   }
 
+  #counter = 0;
+  #majorFaults = 5;
+
   /** The `oom_kill` counter of the fixture's /proc/vmstat. */
   setCounter(value: number): void {
+    this.#counter = value;
+    this.#writeVmstat();
+  }
+
+  /** The `pgmajfault` counter of the fixture's /proc/vmstat. */
+  setMajorFaults(value: number): void {
+    this.#majorFaults = value;
+    this.#writeVmstat();
+  }
+
+  #writeVmstat(): void {
     Deno.writeTextFileSync(
       this.machine.vmstat,
-      `nr_free_pages 1000\npgmajfault 5\noom_kill ${value}\n`,
+      `nr_free_pages 1000\npgmajfault ${this.#majorFaults}\noom_kill ${this.#counter}\n`,
+    );
+  }
+
+  /** PSI io `full total` of the fixture's /proc/pressure/io. */
+  setIoFullStall(totalMicros: number): void {
+    Deno.writeTextFileSync(
+      this.machine.pressureIo,
+      `some avg10=0.00 avg60=0.00 avg300=0.00 total=${totalMicros}\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=${totalMicros}\n`,
     );
   }
 

@@ -87,7 +87,7 @@ privilegedTest(
       // the counter only, so the fallback must read memory itself.
       await withDaemon(
         fixture,
-        { heartbeat: 2, psiFull: 60 },
+        { heartbeat: 2, psiFull: 60, thrashIoFull: 0 },
         async (daemon) => {
           await daemon.waitForLog(/started \(pid.*a PSI trigger/);
           fixture.setMemAvailable(100 * MIB); // 1.2% of 8 GiB
@@ -201,6 +201,52 @@ privilegedTest(
           await daemon.waitForLog(
             /OOM episode 1 started by memcg-oom kill of hog \(pid 601\) in \/system.slice\/db.service\/worker/,
           );
+        },
+      );
+    } finally {
+      fixture.remove();
+    }
+  },
+);
+
+privilegedTest(
+  "a thrash (I/O stalled, major faults going on, memory short) starts an episode by memory-thrash; memory short without faults does not",
+  [ROOT],
+  async () => {
+    const fixture = FixtureMachine.create();
+    try {
+      await withDaemon(
+        fixture,
+        { heartbeat: 1, psiFull: 0, psiWindow: 2 },
+        async (daemon) => {
+          await daemon.waitForLog(/started \(pid/);
+          fixture.setMemAvailable(100 * MIB); // 1.2% of 8 GiB
+          // I/O stalled all the time, but no major faults: a copy, not a thrash.
+          const started = performance.now();
+          const advance = (faultsPerSecond: number): void => {
+            const seconds = (performance.now() - started) / 1000;
+            fixture.setIoFullStall(Math.floor(seconds * 1_000_000));
+            fixture.setMajorFaults(5 + Math.floor(seconds * faultsPerSecond));
+          };
+          const copy = setInterval(() => advance(0), 100);
+          try {
+            await new Promise((resolve) => setTimeout(resolve, 3_500));
+          } finally {
+            clearInterval(copy);
+          }
+          assert.doesNotMatch(daemon.log(), /OOM episode/);
+          const thrash = setInterval(() => advance(1_000), 100);
+          try {
+            const line = await daemon.waitForLog(
+              /OOM episode 1 started by memory-thrash I\/O full stall (\d+)% of the last 2 s with (\d+) major faults\/s and MemAvailable at 1\.2%/,
+              10_000,
+            );
+            assert.ok(Number(line[1]) >= 70, line[0]);
+          } finally {
+            clearInterval(thrash);
+          }
+          const flag = Deno.readTextFileSync(`${fixture.dir}/flag`);
+          assert.match(flag, /^trigger=memory-thrash$/m);
         },
       );
     } finally {

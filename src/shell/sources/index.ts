@@ -3,7 +3,8 @@
  * first (its victims carry the kill's own time), the kernel log (the
  * records that tell their scope), then the `oom_kill` counter (the kernel counts a kill before it
  * prints it, so after the log is drained the counter can only be ahead),
- * then memory and pressure, which the counter may ask for on the same wake.
+ * then memory, pressure and the thrash figures (judged with that memory),
+ * which the counter may ask for on the same wake.
  * Adding a source is a module and a line here.
  *
  * @module
@@ -17,6 +18,7 @@ import { KernelLogSource } from "./kernel_log_source.ts";
 import { MemorySource } from "./memory_source.ts";
 import { PressureSource } from "./pressure_source.ts";
 import type { Source } from "./source.ts";
+import { ThrashSource } from "./thrash_source.ts";
 import { type ReleaseFirst, TracepointSource } from "./tracepoint_source.ts";
 
 /** The sources, by name for those the daemon asks things of, and in order. */
@@ -25,6 +27,7 @@ export interface Sources {
   tracepoint: TracepointSource;
   counter: CounterSource;
   pressure: PressureSource;
+  thrash: ThrashSource;
   /** In the order a wake reads them. */
   all: Source[];
 }
@@ -51,17 +54,20 @@ export function openSources(
     log.child("pressure"),
     problems,
   );
+  const thrash = new ThrashSource(machine, config, problems);
   return {
     kernelLog,
     tracepoint,
     counter,
     pressure,
+    thrash,
     all: [
       tracepoint,
       kernelLog,
       counter,
       new MemorySource(machine, problems),
       pressure,
+      thrash,
     ],
   };
 }
