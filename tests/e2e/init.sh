@@ -153,6 +153,27 @@ case "$scenario" in
     pin_memory
     while true; do hog; done
     ;;
+  loop-guard)
+    # Three panics by oomwatch in the last hour, as kept flags of earlier
+    # boots on the flag disk: the reboot-loop guard (default 3/1h) must
+    # suppress this boot's panic action.
+    now=$(date -u +%s)
+    for n in 1 2 3; do
+      at=$(date -u -d @$((now - n * 600)) +%Y-%m-%dT%H:%M:%S.000Z)
+      printf 'started=%s\ntrigger=global-oom\ndetail=kill of hog\nboot_id=00000000-0000-0000-0000-00000000000%s\npid=1\nepisode=1\npanic_at=%s\n' \
+        "$at" "$n" "$at" > /mnt/oomflag.boot-00000000-0000-0000-0000-00000000000$n
+    done
+    sync
+    echo "E2E: planted $(ls /mnt | grep -c 'oomflag.boot-') kept flags with panics 10, 20 and 30 min ago"
+    start_oomwatch --gracetime 10 --resettime 30 --panic-action panic
+    pin_memory
+    (while true; do hog; done) &
+    sleep 30
+    mark "still running 30 s into the persisting OOM"
+    kill %1 2>/dev/null
+    sleep 1
+    finish
+    ;;
   baseline)
     # Scenario panic's workload without oomwatch, for its bound.
     pin_memory

@@ -221,9 +221,12 @@ export function judgeDiskScenario(scenario: string, boot: BootFacts): Verdict {
       // the hang and run the panic action at gracetime.
       const started = /^oomwatch: OOM episode 1 started/;
       const startedAt = run.records.find(({ text }) => started.test(text))?.at;
+      // From the release, the episode's first act: the line that says the
+      // episode started follows the crash flag's writes, which a thrashing
+      // disk may take seconds over.
       const elapsed = secondsBetween(
         boot.log,
-        /OOM episode 1 started/,
+        /reserve of 32 MiB released/,
         /running panic action/,
       );
       const { checks, text } = hang(run, startedAt);
@@ -270,6 +273,62 @@ export function judgeDiskScenario(scenario: string, boot: BootFacts): Verdict {
         } ms; up to the episode (or the end): ${text}`,
       );
     }
+  }
+  if (scenario === "thrash-watchdog") {
+    const at = (pattern: RegExp): number | undefined =>
+      run.records.find(({ text }) => pattern.test(text))?.at;
+    const reset = at(/^softdog: Initiating system reboot/);
+    const started = at(/^oomwatch: OOM episode 1 started/);
+    const released = at(/^oomwatch: reserve of 32 MiB released/);
+    const unpetted = at(/^oomwatch: .*no longer petted/);
+    const pinned = run.pinStartedAt;
+    // Two ways to the reset, both the device's job: oomwatch catches the
+    // thrash and stops petting 10 s after gracetime (then the flag is on
+    // disk), or, its code evicted, it is starved before its signal fires and
+    // misses its pets (measured: reset 17.3 s after the pin, no episode).
+    // The latest the reset may come after the pin: the signal's ~10 s,
+    // gracetime, the panic action's bound, the timeout, and slack.
+    const latest = 10 + 30 + 10 + 20 + 5;
+    const failed = failedChecks([
+      [
+        "oomwatch armed the device (timeout 20 s)",
+        /watchdog device \/dev\/watchdog0 \(.*\) armed: timeout 20 s/.test(
+          boot.log,
+        ),
+      ],
+      [
+        "the guest ran normally up to the pin (no reset before it)",
+        pinned !== null && (reset === undefined || reset > pinned),
+      ],
+      [
+        `softdog reset the guest at most ${latest} s after the pin`,
+        reset !== undefined && run.pinnedAt !== null &&
+        reset - run.pinnedAt <= latest,
+      ],
+      [
+        "the hold did not run out (the guest was reset, not powered off)",
+        !/E2E: hold of \d+ s over/.test(boot.log),
+      ],
+      [
+        "if an episode started, its flag is on the flag disk (trigger memory-thrash)",
+        released === undefined ||
+        (boot.flag !== null && /^trigger=memory-thrash$/m.test(boot.flag)),
+      ],
+    ]);
+    const rel = (t: number | undefined): string =>
+      t === undefined || run.pinnedAt === null
+        ? "never"
+        : `${fixed(t - run.pinnedAt, 1)} s`;
+    return verdict(
+      failed,
+      `code not locked, --panic-action none: ${
+        released === undefined
+          ? "oomwatch starved before its signal fired (no episode, no flag), missed its pets"
+          : `episode ${
+            rel(started ?? released)
+          } after the pin, flag on disk, petting stopped ${rel(unpetted)}`
+      }; softdog reset the guest ${rel(reset)} after the pin`,
+    );
   }
   if (scenario === "healthy") {
     const failed = failedChecks([

@@ -234,6 +234,20 @@ case "$scenario" in
     sync
     poweroff -f
     ;;
+  thrash-watchdog)
+    # The hang with oomwatch's code NOT locked and --panic-action none: the
+    # watchdog device must end it, whether oomwatch catches the thrash (then
+    # it stops petting 10 s after gracetime) or is starved of its own code
+    # (then it misses its pets).
+    insmod /modules/watchdog.ko && insmod /modules/softdog.ko soft_margin=120 \
+      || mark "cannot load softdog"
+    for i in $(seq 1 50); do [ -c /dev/watchdog0 ] && break; sleep 0.1; done
+    start_monitor
+    start_oomwatch --gracetime 30 --panic-action none \
+      --watchdog-device /dev/watchdog0 --watchdog-timeout 20
+    start_beaters
+    pin_and_hold 16384
+    ;;
   measure-idle) healthy idle_load ;;
   measure-busy) healthy busy_load ;;
   measure-copy) healthy copy_load ;;

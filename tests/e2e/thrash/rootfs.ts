@@ -38,11 +38,21 @@ export async function buildStage1(modules: string): Promise<string> {
 }
 
 /** The root image, built once a suite run; each boot gets a fresh copy. */
-export async function buildRootImage(): Promise<string> {
+export async function buildRootImage(modules: string): Promise<string> {
   const root = `${CACHE}/rootfs`;
   await sh(`rm -rf '${root}'`);
   for (
-    const dir of ["bin", "e2e", "proc", "sys", "dev", "tmp", "mnt", "etc"]
+    const dir of [
+      "bin",
+      "e2e",
+      "proc",
+      "sys",
+      "dev",
+      "tmp",
+      "mnt",
+      "etc",
+      "modules",
+    ]
   ) {
     Deno.mkdirSync(`${root}/${dir}`, { recursive: true });
   }
@@ -58,6 +68,8 @@ export async function buildRootImage(): Promise<string> {
       `gcc -static -O2 -Wall -Wextra -o '${root}/bin/${helper}' '${HERE}/${helper}.c'`,
     );
   }
+  // softdog and the watchdog core, for thrash-watchdog.
+  await sh(`cp '${modules}'/*.ko '${root}/modules/'`);
   Deno.copyFileSync(`${HERE}/root_init.sh`, `${root}/init`);
   Deno.chmodSync(`${root}/init`, 0o755);
   const deno = Deno.realPathSync(Deno.execPath());
