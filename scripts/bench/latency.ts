@@ -19,7 +19,7 @@
  * @module
  */
 
-import { filesystemState } from "../../ffi/libc.ts";
+import { filesystemState, monotonicMicros } from "../../ffi/libc.ts";
 import { describeMachine } from "../../src/core/machine.ts";
 import { parseStatus } from "../../src/core/status.ts";
 import { readStatusBytes } from "../../src/shell/procfs.ts";
@@ -189,7 +189,7 @@ class Observer {
 }
 
 const RELEASED =
-  /reserve of \d+ MiB released, ([\d.]+) ms after the kernel's (report|oom:mark_victim tracepoint)/g;
+  /reserve of \d+ MiB released, (-?[\d.]+) ms after the kernel's (report|oom:mark_victim tracepoint)/g;
 
 function reserveBytes(config: LatencyConfig, pid: number, dir: string): number {
   if (config.backing === "locked") return readStatusBytes(pid, "VmLck") ?? 0;
@@ -198,6 +198,39 @@ function reserveBytes(config: LatencyConfig, pid: number, dir: string): number {
     return Number(state.totalBytes - state.availableBytes);
   } catch {
     return 0;
+  }
+}
+
+/**
+ * How far the kernel log's clock runs ahead of CLOCK_MONOTONIC, in ms: a
+ * record written to /dev/kmsg is stamped by printk with local_clock()
+ * (sched_clock), which NTP does not slew, while CLOCK_MONOTONIC is; on this
+ * machine they were 15.4 ms apart after 4.3 h of uptime, so a figure taken
+ * from a kill record's stamp reads too low by that much (even below zero).
+ * Measured by writing a record and reading its stamp back.
+ */
+export function kmsgClockAheadMs(): number {
+  const file = Deno.openSync("/dev/kmsg", { read: true, write: true });
+  try {
+    file.seekSync(0, Deno.SeekMode.End);
+    const marker = `oomwatch-bench clock probe ${crypto.randomUUID()}`;
+    const before = monotonicMicros();
+    file.writeSync(new TextEncoder().encode(`${marker}\n`));
+    const after = monotonicMicros();
+    const buffer = new Uint8Array(8192);
+    for (let i = 0; i < 1000; i++) {
+      const n = file.readSync(buffer);
+      if (n === null) break;
+      const record = new TextDecoder().decode(buffer.subarray(0, n));
+      if (!record.includes(marker)) continue;
+      const stamp = BigInt(record.split(";")[0].split(",")[2]);
+      return Number(stamp - (before + after) / 2n) / 1000;
+    }
+    throw new Error(
+      "the clock probe's record did not come back from /dev/kmsg",
+    );
+  } finally {
+    file.close();
   }
 }
 
@@ -228,6 +261,12 @@ async function block(
   reader: TracepointReader,
 ): Promise<Kill[]> {
   const dir = Deno.makeTempDirSync({ prefix: "oomwatch-bench-" });
+  const kmsgAheadMs = kmsgClockAheadMs();
+  console.error(
+    `bench: ${config.name}: the kernel log's clock runs ${
+      kmsgAheadMs.toFixed(3)
+    } ms ahead of CLOCK_MONOTONIC (kill-record figures are corrected by it)`,
+  );
   const daemon = new DaemonProcess([
     "--bufsize",
     String(RESERVE_MIB),
@@ -329,7 +368,9 @@ async function block(
       );
       results.push({
         config: config.name,
-        daemonMs: Number(line[1]),
+        // The kill record's stamp is on the kernel log's clock: bring it to
+        // CLOCK_MONOTONIC (kmsgClockAheadMs).
+        daemonMs: Number(line[1]) + (line[2] === "report" ? kmsgAheadMs : 0),
         daemonFrom: line[2] === "report" ? "kill record" : "tracepoint",
         outsideMs: Number(seen - marked) / 1000,
         quiet,

@@ -18,8 +18,9 @@
  * @module
  */
 
-import type { Config, MemcgOomPolicy } from "./config.ts";
-import type { KernelRecord, OomScope } from "./kernel_log.ts";
+import type { Config } from "./config.ts";
+import type { KernelRecord } from "./kernel_log.ts";
+import { judgedOnScope, memcgKillIsSignal } from "./memcg_policy.ts";
 import { fallbackScope, KillLedger } from "./kill_ledger.ts";
 import type { KillObservation } from "./kill_correlator.ts";
 import { KillWitnesses, type Victim } from "./witnesses.ts";
@@ -55,33 +56,6 @@ export type DetectorConfig = Pick<
   "memcgOom" | "psiFull" | "psiWindow" | "thrashIoFull"
 >;
 
-/**
- * Whether a memcg kill in `memcg` is an OOM signal under `policy`: under
- * prefixes, only a kill whose OOM-ing cgroup is known and lies at or below
- * one of them (path components, so `/a/b` covers `/a/b/c`, not `/a/bc`).
- *
- * @example
- * ```ts
- * memcgKillIsSignal({ kind: "prefixes", prefixes: ["/system.slice/db.service"] }, "/system.slice/db.service/x"); // true
- * ```
- */
-export function memcgKillIsSignal(
-  policy: MemcgOomPolicy,
-  memcg: string | undefined,
-): boolean {
-  switch (policy.kind) {
-    case "none":
-      return false;
-    case "all":
-      return true;
-    case "prefixes":
-      return memcg !== undefined &&
-        policy.prefixes.some((prefix) =>
-          prefix === "/" || memcg === prefix || memcg.startsWith(`${prefix}/`)
-        );
-  }
-}
-
 /** A line for the log, as the detector wants it said. */
 export interface DetectorLog {
   level: "debug" | "info" | "warn";
@@ -102,33 +76,6 @@ export interface DetectorCounters {
   thrashes: number;
   /** Tracepoint records lost (a reader that was stopped; PERF_RECORD_LOST). */
   tracepointLost: number;
-}
-
-/**
- * Whether a kill of `scope` (from the tracepoint's callchain) is judged
- * without its cgroup's path: a global kill is always an OOM signal; a memcg
- * kill is judged on scope alone only where every memcg kill is a signal
- * (otherwise the verdict — or its log line — needs the path).
- */
-export function judgedOnScope(
-  policy: MemcgOomPolicy,
-  scope: OomScope,
-): boolean {
-  return scope === "global" || policy.kind === "all";
-}
-
-/**
- * Whether the reserve is released on the tracepoint's wake, before the rest
- * of the wake: when the kill is an OOM signal whatever it turns out to be
- * (every kill is one), or when its callchain's scope makes it one — the
- * verdict {@link judgedOnScope} leads to, so an early release always
- * belongs to an episode.
- */
-export function releasesAtOnce(
-  policy: MemcgOomPolicy,
-  scope: OomScope | null,
-): boolean {
-  return policy.kind === "all" || scope === "global";
 }
 
 function describeKill(kill: KillObservation): string {

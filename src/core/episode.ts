@@ -118,3 +118,18 @@ export type WatchdogConfig = Pick<
   | "execOnOom"
   | "maxPanics"
 >;
+
+/**
+ * Whether a watchdog device may be petted at `nowMs` during `episode` (null:
+ * none): not once its panic action fell due {@link PANIC_TAKEDOWN_MS} ago and
+ * the machine is still up (the action failed, or is `none`) — the device is
+ * then the last resort — unless the reboot-loop guard held the panic back.
+ */
+export function mayPet(
+  episode: Readonly<Episode> | null,
+  nowMs: number,
+): boolean {
+  if (!episode || episode.panicDueAtMs === null) return true;
+  if (episode.panicSuppressed !== null) return true;
+  return nowMs < episode.panicDueAtMs + PANIC_TAKEDOWN_MS;
+}

@@ -27,9 +27,9 @@
 import {
   type Action,
   type Episode,
+  mayPet,
   type OomSignal,
   PANIC_RETRY_MS,
-  PANIC_TAKEDOWN_MS,
   type Phase,
   REARM_RETRY_MS,
   SIGNAL_HOLD_MS,
@@ -81,17 +81,9 @@ export class Watchdog {
     this.#epochOffsetMs = epochOffsetMs;
   }
 
-  /**
-   * Whether a watchdog device may be petted at `nowMs`: not once an
-   * episode's panic action fell due {@link PANIC_TAKEDOWN_MS} ago and the
-   * machine is still up (the action failed, or is `none`) — the device is
-   * then the last resort — unless the reboot-loop guard held the panic back.
-   */
+  /** Whether a watchdog device may be petted at `nowMs` ({@link mayPet}). */
   mayPetWatchdog(nowMs: number): boolean {
-    const episode = this.#episode;
-    if (!episode || episode.panicDueAtMs === null) return true;
-    if (episode.panicSuppressed !== null) return true;
-    return nowMs < episode.panicDueAtMs + PANIC_TAKEDOWN_MS;
+    return mayPet(this.#episode, nowMs);
   }
 
   get phase(): Phase {

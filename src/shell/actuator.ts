@@ -112,7 +112,10 @@ export class Actuator {
     const release = reserve.lastRelease;
     let latency = "";
     if (release && cause?.kernelMicros !== undefined) {
-      // The kernel's timestamps and CLOCK_MONOTONIC are the same clock.
+      // The tracepoint's stamp is on CLOCK_MONOTONIC (perf's use_clockid). A
+      // kill record's is printk's local_clock(), which NTP does not slew:
+      // it can run milliseconds apart from CLOCK_MONOTONIC (15.4 ms after
+      // 4.3 h on a development VM), so that figure may read low, even < 0.
       this.lastLatencyMs =
         Number(release.doneMicros - BigInt(cause.kernelMicros)) / 1000;
       latency = `, ${this.lastLatencyMs.toFixed(3)} ms after the kernel's ${

@@ -4,15 +4,15 @@
  *
  * One wait for everything: `poll(2)` on a worker thread (a non-blocking FFI
  * call, so signals stay live) over the sources' descriptors and a wake pipe.
- * Its timeout is the cadence's next read, or sooner a deadline of the
- * watchdog or the detector; at idle nothing else wakes the process.
+ * Its timeout: the next read, or a sooner deadline; nothing else wakes it.
  *
  * @module
  */
 
 import { pollFds, POLLIN } from "../../ffi/libc.ts";
 import { type Config, describeConfig } from "../core/config.ts";
-import { Detector, releasesAtOnce } from "../core/detector.ts";
+import { Detector } from "../core/detector.ts";
+import { releasesAtOnce } from "../core/memcg_policy.ts";
 import { RuntimeFailure } from "../core/errors.ts";
 import type { Machine } from "../core/machine.ts";
 import { Problems } from "../core/problems.ts";

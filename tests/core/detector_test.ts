@@ -4,8 +4,8 @@ import {
   Detector,
   FALLBACK_MEMORY_WINDOW_MS,
   MEMCG_SUMMARY_INTERVAL_MS,
-  memcgKillIsSignal,
 } from "../../src/core/detector.ts";
+import { memcgKillIsSignal } from "../../src/core/memcg_policy.ts";
 import type { KillObservation } from "../../src/core/kill_correlator.ts";
 
 const GIB = 1024 ** 3;

@@ -270,7 +270,7 @@ async function judge(result: Boot, onDisk: boolean): Promise<Verdict> {
   }
   const log = untangle(result.log);
   const released =
-    /reserve of 32 MiB released, ([\d.]+) ms after the kernel's (report|oom:mark_victim tracepoint)/
+    /reserve of 32 MiB released, (-?[\d.]+) ms after the kernel's (report|oom:mark_victim tracepoint)/
       .exec(log);
   const latency = released?.[1];
   switch (result.scenario) {

@@ -478,3 +478,68 @@ privilegedTest(
       }
     }),
 );
+
+privilegedTest(
+  "the status directory is created 0755; one below a directory others can write without the sticky bit is refused; a crash-flag directory others can write is warned about",
+  [ROOT],
+  () =>
+    withScenario(null, async ({ start, dir }) => {
+      Deno.chmodSync(dir, 0o755);
+      // Created by the daemon: 0755, root's.
+      const created = `${dir}/made/run`;
+      const first = start([
+        "--bufsize",
+        "0",
+        "--status-file",
+        `${created}/status.json`,
+      ]);
+      await waitFor("the status file", () => exists(`${created}/status.json`));
+      const info = Deno.statSync(created);
+      assert.equal((info.mode ?? 0) & 0o7777, 0o755);
+      assert.equal(info.uid, 0);
+      await first.stop();
+      // Below an open, non-sticky directory: anyone could swap it.
+      const open = `${dir}/open`;
+      Deno.mkdirSync(`${open}/run`, { recursive: true });
+      Deno.chmodSync(open, 0o777);
+      const below = start([
+        "--bufsize",
+        "0",
+        "--status-file",
+        `${open}/run/status.json`,
+      ]);
+      const refused = await below.finished();
+      assert.equal(refused.status.code, 1, refused.log);
+      assert.match(refused.log, /refusing the status directory/);
+      assert.match(refused.log, /writable by everyone/);
+      // The same open directory, sticky: allowed.
+      Deno.chmodSync(open, 0o1777);
+      const sticky = start([
+        "--bufsize",
+        "0",
+        "--status-file",
+        `${open}/run/status.json`,
+      ]);
+      await waitFor(
+        "the status file below a sticky directory",
+        () => exists(`${open}/run/status.json`),
+      );
+      await sticky.stop();
+      // A crash flag's directory others can write, not sticky: a warning.
+      const flags = `${dir}/flags`;
+      Deno.mkdirSync(flags);
+      Deno.chmodSync(flags, 0o777);
+      const warned = start([
+        "--bufsize",
+        "0",
+        "--crashflag-name",
+        `${flags}/oomflag`,
+        "--status-file",
+        `${dir}/run2/status.json`,
+      ]);
+      await warned.waitForLog(
+        /the crash flag's directory .*flags.* is writable by everyone and not sticky: another user could replace or remove the flag/,
+      );
+      await warned.stop();
+    }),
+);

@@ -1,0 +1,65 @@
+/**
+ * Which memcg kills are OOM signals, and what the tracepoint's wake may
+ * decide before the kernel log has told a kill's cgroup: the `memcg_oom`
+ * policy as pure functions, for the detector, the witnesses and the
+ * tracepoint source.
+ *
+ * @module
+ */
+
+import type { MemcgOomPolicy } from "./config.ts";
+import type { OomScope } from "./kernel_log.ts";
+
+/**
+ * Whether a memcg kill in `memcg` is an OOM signal under `policy`: under
+ * prefixes, only a kill whose OOM-ing cgroup is known and lies at or below
+ * one of them (path components, so `/a/b` covers `/a/b/c`, not `/a/bc`).
+ *
+ * @example
+ * ```ts
+ * memcgKillIsSignal({ kind: "prefixes", prefixes: ["/system.slice/db.service"] }, "/system.slice/db.service/x"); // true
+ * ```
+ */
+export function memcgKillIsSignal(
+  policy: MemcgOomPolicy,
+  memcg: string | undefined,
+): boolean {
+  switch (policy.kind) {
+    case "none":
+      return false;
+    case "all":
+      return true;
+    case "prefixes":
+      return memcg !== undefined &&
+        policy.prefixes.some((prefix) =>
+          prefix === "/" || memcg === prefix || memcg.startsWith(`${prefix}/`)
+        );
+  }
+}
+
+/**
+ * Whether a kill of `scope` (from the tracepoint's callchain) is judged
+ * without its cgroup's path: a global kill is always an OOM signal; a memcg
+ * kill is judged on scope alone only where every memcg kill is a signal
+ * (otherwise the verdict — or its log line — needs the path).
+ */
+export function judgedOnScope(
+  policy: MemcgOomPolicy,
+  scope: OomScope,
+): boolean {
+  return scope === "global" || policy.kind === "all";
+}
+
+/**
+ * Whether the reserve is released on the tracepoint's wake, before the rest
+ * of the wake: when the kill is an OOM signal whatever it turns out to be
+ * (every kill is one), or when its callchain's scope makes it one — the
+ * verdict {@link judgedOnScope} leads to, so an early release always
+ * belongs to an episode.
+ */
+export function releasesAtOnce(
+  policy: MemcgOomPolicy,
+  scope: OomScope | null,
+): boolean {
+  return policy.kind === "all" || scope === "global";
+}
