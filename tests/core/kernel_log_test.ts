@@ -48,6 +48,8 @@ const WORDINGS: [file: string, kills: string[]][] = [
   ["kmsg_4.9_memcg_extcon_fragments.txt", ["memcg:14022@/docker/3f9c2d1e8b7a"]],
   // The chosen parent is 1403; its child 1499 is the one killed.
   ["kmsg_4.14_global_sacrifice_child.txt", ["global:1499"]],
+  // vm.oom_kill_allocating_task=1 before 5.1: the chosen line's own prefix.
+  ["kmsg_4.14_allocating_task.txt", ["global:1499"]],
   ["kmsg_4.19_global.txt", ["global:2817"]],
   ["kmsg_4.19_memcg.txt", ["memcg:3377@/system.slice/nginx.service"]],
   // memory.oom.group: bare member lines, the victim killed twice.
