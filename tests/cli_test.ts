@@ -197,6 +197,9 @@ Deno.test("parseCommandLine() refuses unknown commands, extra words and bad valu
       ["--watchdog-device", "watchdog"],
       ["--watchdog-timeout", "2"],
       ["--watchdog-timeout", "3601"],
+      ["--thrash-io-full", "101"],
+      ["--thrash-io-full", "-1"],
+      ["--thrash-io-full", "high"],
     ]
   ) {
     assert.throws(
