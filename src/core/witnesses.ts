@@ -9,7 +9,8 @@
  *   marked), or when its callchain's scope (core/kernel_symbols.ts) is all
  *   the verdict needs — a global kill, or a memcg one where every memcg
  *   kill is a signal; else it waits for its records (the cgroup's path);
- * - a kill line of a victim already judged is not judged again;
+ * - a kill line of a victim already judged is not judged again, nor is a
+ *   victim whose kill line was judged first;
  * - a victim the log never explains within {@link VICTIM_GRACE_MS} is
  *   judged on its callchain's scope, or, without one, forgotten: the
  *   `oom_kill` counter's fallback judges that kill.
@@ -46,6 +47,8 @@ interface Seen extends Victim {
 export class KillWitnesses {
   readonly #correlator = new KillCorrelator();
   readonly #victims = new Map<number, Seen>();
+  /** Pids whose kill the log judged before the tracepoint told of it, and when. */
+  readonly #loggedFirst = new Map<number, number>();
 
   /**
    * Kernel log records, oldest first (read after the wake's victims): the
@@ -69,6 +72,12 @@ export class KillWitnesses {
           victim: { pid: kill.victim.pid, name: seen.name ?? kill.victim.name },
         });
       } else {
+        // Judged from the log first (a perf wake-up that came late, as under
+        // a slow serial console): the victim's mark_victim record, when it
+        // is read, must not judge — and count — the same kill again.
+        // (Kept apart from the victims: a second kill line of the same pid,
+        // an oom.group victim killed twice, is a kill of its own.)
+        this.#loggedFirst.set(kill.victim.pid, nowMs);
         kills.push(kill);
       }
     }
@@ -91,6 +100,7 @@ export class KillWitnesses {
     judgedOnScope: JudgedOnScope,
   ): KillObservation | null {
     if (this.#victims.has(victim.pid)) return null; // marked twice (oom.group)
+    if (this.#loggedFirst.delete(victim.pid)) return null; // the log was first
     const seen: Seen = { ...victim, atMs: nowMs, judged: false };
     this.#victims.set(victim.pid, seen);
     const fromLog = this.#resolve(seen);
@@ -138,6 +148,9 @@ export class KillWitnesses {
    */
   #forget(nowMs: number): KillObservation[] {
     const kills: KillObservation[] = [];
+    for (const [pid, atMs] of this.#loggedFirst) {
+      if (nowMs - atMs > REMEMBER_MS) this.#loggedFirst.delete(pid);
+    }
     for (const [pid, seen] of this.#victims) {
       const age = nowMs - seen.atMs;
       if (!seen.judged && age > VICTIM_GRACE_MS) {

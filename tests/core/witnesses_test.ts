@@ -150,3 +150,21 @@ Deno.test("a victim whose callchain shows a global OOM is judged at once; a memc
   );
   assert.equal(witnesses.waiting, false);
 });
+
+Deno.test("a victim whose kill line the log judged first is not judged again when its mark_victim record comes late", () => {
+  const witnesses = new KillWitnesses();
+  const kills = witnesses.records(records("kmsg_6.18_memcg.txt"), 0);
+  assert.equal(kills.length, 1);
+  const pid = kills[0].victim?.pid ?? -1;
+  assert.equal(
+    witnesses.victim(
+      { pid, kernelMicros: 1, scope: "memcg" },
+      5,
+      () => true,
+    ),
+    null,
+    "the same kill, seen late by the tracepoint",
+  );
+  assert.equal(witnesses.waiting, false);
+  assert.deepEqual(witnesses.tick(VICTIM_GRACE_MS * 20), []);
+});
