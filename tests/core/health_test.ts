@@ -8,46 +8,10 @@ import {
   WARNING,
 } from "../../src/core/health.ts";
 import { parseLockedMappings, reserveIsLocked } from "../../src/core/smaps.ts";
-import {
-  type DaemonStatus,
-  parseStatus,
-  StatusError,
-} from "../../src/core/status.ts";
+import { ARMED_STATUS, NOW } from "../helpers/status_fixture.ts";
+import { parseStatus, StatusError } from "../../src/core/status.ts";
 
-const NOW = 1_800_000_000_000;
-const status: DaemonStatus = {
-  pid: 42,
-  version: "0.1.0",
-  startedAt: "2027-01-15T08:00:00.000Z",
-  bootId: "b",
-  config: {},
-  state: "armed",
-  reserve: {
-    configuredBytes: 32 * 1024 * 1024,
-    heldBytes: 32 * 1024 * 1024,
-    backing: "locked",
-  },
-  episode: null,
-  counters: {
-    globalOomKills: 0,
-    memcgOomKills: 0,
-    stalls: 0,
-    thrashes: 0,
-    episodes: 0,
-    releases: 0,
-    rearmFailures: 0,
-    kernelLogLost: 0,
-    tracepointLost: 0,
-  },
-  killSource: "kernel log",
-  watchdogDevice: null,
-  sources: ["the kernel log (/dev/kmsg)"],
-  problems: [],
-  lastReactionLatencyMs: null,
-  heartbeatSeconds: 5,
-  heartbeatAt: "2027-01-15T08:30:00.000Z",
-  heartbeatEpochMs: NOW - 2000,
-};
+const status = ARMED_STATUS;
 const healthy: HealthFacts = {
   running: true,
   status,

@@ -1,32 +1,19 @@
 import assert from "node:assert/strict";
 import { formatMetrics, formatSampleValue } from "../../src/core/metrics.ts";
 import type { DaemonStatus } from "../../src/core/status.ts";
+import { ARMED_STATUS } from "../helpers/status_fixture.ts";
 
 const status: DaemonStatus = {
-  pid: 42,
-  version: "0.1.0",
-  startedAt: "2027-01-15T08:00:00.000Z",
-  bootId: "b",
-  config: {},
-  state: "armed",
-  reserve: {
-    configuredBytes: 32 * 1024 * 1024,
-    heldBytes: 32 * 1024 * 1024,
-    backing: "locked",
-  },
-  episode: null,
+  ...ARMED_STATUS,
   counters: {
+    ...ARMED_STATUS.counters,
     globalOomKills: 1,
     memcgOomKills: 2,
     stalls: 3,
     thrashes: 4,
     episodes: 5,
     releases: 5,
-    rearmFailures: 0,
-    kernelLogLost: 0,
-    tracepointLost: 0,
   },
-  killSource: "kernel log",
   watchdogDevice: {
     path: "/dev/watchdog0",
     identity: "Software Watchdog",
@@ -34,12 +21,7 @@ const status: DaemonStatus = {
     petting: true,
     lastPetAt: null,
   },
-  sources: [],
-  problems: [],
   lastReactionLatencyMs: 8.104,
-  heartbeatSeconds: 5,
-  heartbeatAt: "2027-01-15T08:30:00.000Z",
-  heartbeatEpochMs: 1_800_000_000_000,
 };
 
 Deno.test("formatSampleValue() writes what a person would: no binary float noise, integers as they are", () => {

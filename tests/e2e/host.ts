@@ -36,3 +36,38 @@ export function exists(path: string): boolean {
     return false;
   }
 }
+
+/** The host's static busybox (busybox-static installs it in either place). */
+export function busyboxPath(): string {
+  return exists("/bin/busybox") ? "/bin/busybox" : "/usr/bin/busybox";
+}
+
+/**
+ * Copies this Deno binary into `root` under each of `names` (byte-identical
+ * copies: separate page cache each), and every library `ldd` lists for it
+ * at the same path under `root`.
+ */
+export async function copyDeno(root: string, names: string[]): Promise<void> {
+  const deno = Deno.realPathSync(Deno.execPath());
+  for (const name of names) {
+    Deno.copyFileSync(deno, `${root}/${name}`);
+    Deno.chmodSync(`${root}/${name}`, 0o755);
+  }
+  for (const line of (await sh(`ldd '${deno}'`)).split("\n")) {
+    const match = /(\/\S+\.so[.\d]*)/.exec(line);
+    if (!match) continue;
+    const target = `${root}${match[1]}`;
+    Deno.mkdirSync(target.slice(0, target.lastIndexOf("/")), {
+      recursive: true,
+    });
+    Deno.copyFileSync(Deno.realPathSync(match[1]), target);
+  }
+}
+
+/** `dist/oomwatch` into `root`, where it has been compiled (`deno task compile`). */
+export function copyCompiled(root: string): void {
+  const compiled = `${REPO}dist/oomwatch`;
+  if (!exists(compiled)) return;
+  Deno.copyFileSync(compiled, `${root}/oomwatch`);
+  Deno.chmodSync(`${root}/oomwatch`, 0o755);
+}

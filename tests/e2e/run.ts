@@ -30,7 +30,15 @@
 
 import { PANIC_TAKEDOWN_MS, SIGNAL_HOLD_MS } from "../../src/core/episode.ts";
 import { hasCommand } from "../helpers/privilege.ts";
-import { CACHE, exists, REPO, sh } from "./host.ts";
+import {
+  busyboxPath,
+  CACHE,
+  copyCompiled,
+  copyDeno,
+  exists,
+  REPO,
+  sh,
+} from "./host.ts";
 import { judgeDiskScenario } from "./thrash/judge.ts";
 import { buildRootImage, buildStage1, freshRoot } from "./thrash/rootfs.ts";
 import {
@@ -121,29 +129,13 @@ async function buildInitramfs(modules: string): Promise<string> {
   for (const dir of ["bin", "proc", "sys", "dev", "tmp", "mnt", "modules"]) {
     Deno.mkdirSync(`${root}/${dir}`, { recursive: true });
   }
-  const busybox = exists("/bin/busybox") ? "/bin/busybox" : "/usr/bin/busybox";
-  Deno.copyFileSync(busybox, `${root}/bin/busybox`);
+  Deno.copyFileSync(busyboxPath(), `${root}/bin/busybox`);
   Deno.copyFileSync(`${REPO}tests/e2e/init.sh`, `${root}/init`);
   Deno.chmodSync(`${root}/init`, 0o755);
   await sh(`cp '${modules}'/*.ko '${root}/modules/'`);
-  const compiled = `${REPO}dist/oomwatch`;
-  if (exists(compiled)) {
-    Deno.copyFileSync(compiled, `${root}/oomwatch`);
-    Deno.chmodSync(`${root}/oomwatch`, 0o755);
-  }
+  copyCompiled(root);
   // Deno and what ldd says it needs, and the project as one module.
-  const deno = Deno.realPathSync(Deno.execPath());
-  Deno.copyFileSync(deno, `${root}/deno`);
-  Deno.chmodSync(`${root}/deno`, 0o755);
-  for (const line of (await sh(`ldd '${deno}'`)).split("\n")) {
-    const match = /(\/\S+\.so[.\d]*)/.exec(line);
-    if (!match) continue;
-    const target = `${root}${match[1]}`;
-    Deno.mkdirSync(target.slice(0, target.lastIndexOf("/")), {
-      recursive: true,
-    });
-    Deno.copyFileSync(Deno.realPathSync(match[1]), target);
-  }
+  await copyDeno(root, ["deno"]);
   await sh(
     `'${Deno.execPath()}' bundle --quiet src/main.ts -o '${root}/oomwatch.js'`,
   );

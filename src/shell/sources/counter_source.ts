@@ -17,6 +17,7 @@ export class CounterSource implements Source {
   readonly #machine: Machine;
   readonly #problems: ProblemLog;
   #last: number | null = null;
+  #majorFaults: number | null = null;
 
   constructor(machine: Machine, problems: ProblemLog) {
     this.#machine = machine;
@@ -26,6 +27,9 @@ export class CounterSource implements Source {
   /** The counter now, or null when it cannot be read (reported). */
   current(): number | null {
     const reading = readVmstat(this.#machine);
+    this.#majorFaults = reading.ok
+      ? reading.value.counters.get("pgmajfault") ?? null
+      : null;
     if (!reading.ok) {
       this.#problems.report(
         "oom-kill-counter",
@@ -47,6 +51,14 @@ export class CounterSource implements Source {
       "the oom_kill counter is readable again",
     );
     return reading.value.oomKill;
+  }
+
+  /**
+   * `pgmajfault` from the same read of /proc/vmstat (this wake's: the
+   * counter is read on every wake, before the thrash source), or null.
+   */
+  get majorFaults(): number | null {
+    return this.#majorFaults;
   }
 
   waitFds(): PollRequest[] {

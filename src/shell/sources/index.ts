@@ -54,7 +54,7 @@ export function openSources(
     log.child("pressure"),
     problems,
   );
-  const thrash = new ThrashSource(machine, config, problems);
+  const thrash = new ThrashSource(machine, config, problems, counter);
   return {
     kernelLog,
     tracepoint,

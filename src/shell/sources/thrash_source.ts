@@ -1,8 +1,9 @@
 /**
  * I/O pressure and major faults as a source, for the thrash signal
- * (core/thrash.ts): PSI io `full total` from /proc/pressure/io and
- * `pgmajfault` from /proc/vmstat, read whenever memory is (after the memory
- * source, so the detector judges them with figures of the same wake). No
+ * (core/thrash.ts): PSI io `full total` from /proc/pressure/io, read
+ * whenever memory is (after the memory source, so the detector judges it
+ * with figures of the same wake), and `pgmajfault` from the counter
+ * source's read of /proc/vmstat on this wake (one read of the file a wake). No
  * PSI trigger watches io: copies and backups keep io `full` high on healthy
  * machines, so a trigger would wake the daemon for nothing; the rule needs
  * memory to be short, and a short memory keeps the reads at one a second.
@@ -13,7 +14,8 @@
 import type { Config } from "../../core/config.ts";
 import type { Machine } from "../../core/machine.ts";
 import type { ProblemLog } from "../log.ts";
-import { readPressure, readVmstat } from "../procfs.ts";
+import { readPressure } from "../procfs.ts";
+import type { CounterSource } from "./counter_source.ts";
 import type { Observation, PollRequest, Source, Wake } from "./source.ts";
 
 type ThrashConfig = Pick<Config, "thrashIoFull">;
@@ -22,10 +24,17 @@ export class ThrashSource implements Source {
   readonly witnessesKills = false;
   readonly #machine: Machine;
   readonly #problems: ProblemLog;
+  readonly #counter: CounterSource;
   #config: ThrashConfig;
 
-  constructor(machine: Machine, config: ThrashConfig, problems: ProblemLog) {
+  constructor(
+    machine: Machine,
+    config: ThrashConfig,
+    problems: ProblemLog,
+    counter: CounterSource,
+  ) {
     this.#machine = machine;
+    this.#counter = counter;
     this.#config = { thrashIoFull: config.thrashIoFull };
     this.#problems = problems;
   }
@@ -51,17 +60,14 @@ export class ThrashSource implements Source {
   read(wake: Wake): Observation[] {
     if (this.#config.thrashIoFull === 0 || !wake.memoryWanted) return [];
     const pressure = readPressure(this.#machine.pressureIo);
-    const vmstat = readVmstat(this.#machine);
     const full = pressure.ok ? pressure.value.full : null;
-    const faults = vmstat.ok ? vmstat.value.counters.get("pgmajfault") : null;
-    if (full === null || faults === null || faults === undefined) {
+    const faults = this.#counter.majorFaults;
+    if (full === null || faults === null) {
       const why = !pressure.ok
         ? pressure.reason
         : full === null
         ? `no 'full' line in ${this.#machine.pressureIo}`
-        : !vmstat.ok
-        ? vmstat.reason
-        : `no pgmajfault counter in ${this.#machine.vmstat}`;
+        : `no pgmajfault counter read from ${this.#machine.vmstat}`;
       this.#problems.report(
         "thrash",
         "warning",

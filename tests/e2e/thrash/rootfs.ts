@@ -14,7 +14,14 @@
  * @module
  */
 
-import { CACHE, exists, REPO, sh } from "../host.ts";
+import {
+  busyboxPath,
+  CACHE,
+  copyCompiled,
+  copyDeno,
+  REPO,
+  sh,
+} from "../host.ts";
 
 const HERE = `${REPO}tests/e2e/thrash`;
 const HELPERS = ["pin", "monitor"];
@@ -25,8 +32,7 @@ const ROOM_MB = 640;
 export async function buildStage1(modules: string): Promise<string> {
   const root = `${CACHE}/stage1`;
   await sh(`rm -rf '${root}' && mkdir -p '${root}/bin' '${root}/modules'`);
-  const busybox = exists("/bin/busybox") ? "/bin/busybox" : "/usr/bin/busybox";
-  Deno.copyFileSync(busybox, `${root}/bin/busybox`);
+  Deno.copyFileSync(busyboxPath(), `${root}/bin/busybox`);
   Deno.copyFileSync(`${HERE}/stage1.sh`, `${root}/init`);
   Deno.chmodSync(`${root}/init`, 0o755);
   await sh(`cp '${modules}'/*.ko '${root}/modules/'`);
@@ -56,7 +62,7 @@ export async function buildRootImage(modules: string): Promise<string> {
   ) {
     Deno.mkdirSync(`${root}/${dir}`, { recursive: true });
   }
-  const busybox = exists("/bin/busybox") ? "/bin/busybox" : "/usr/bin/busybox";
+  const busybox = busyboxPath();
   Deno.copyFileSync(busybox, `${root}/bin/busybox`);
   const applets = (await sh(`'${busybox}' --list`)).split("\n")
     .filter((name) => /^[\w.-]+$/.test(name) && name !== "busybox");
@@ -72,25 +78,8 @@ export async function buildRootImage(modules: string): Promise<string> {
   await sh(`cp '${modules}'/*.ko '${root}/modules/'`);
   Deno.copyFileSync(`${HERE}/root_init.sh`, `${root}/init`);
   Deno.chmodSync(`${root}/init`, 0o755);
-  const deno = Deno.realPathSync(Deno.execPath());
-  for (const copy of ["deno", "deno-a", "deno-b"]) {
-    Deno.copyFileSync(deno, `${root}/${copy}`);
-    Deno.chmodSync(`${root}/${copy}`, 0o755);
-  }
-  for (const line of (await sh(`ldd '${deno}'`)).split("\n")) {
-    const match = /(\/\S+\.so[.\d]*)/.exec(line);
-    if (!match) continue;
-    const target = `${root}${match[1]}`;
-    Deno.mkdirSync(target.slice(0, target.lastIndexOf("/")), {
-      recursive: true,
-    });
-    Deno.copyFileSync(Deno.realPathSync(match[1]), target);
-  }
-  const compiled = `${REPO}dist/oomwatch`;
-  if (exists(compiled)) {
-    Deno.copyFileSync(compiled, `${root}/oomwatch`);
-    Deno.chmodSync(`${root}/oomwatch`, 0o755);
-  }
+  await copyDeno(root, ["deno", "deno-a", "deno-b"]);
+  copyCompiled(root);
   await sh(
     `'${Deno.execPath()}' bundle --quiet src/main.ts -o '${root}/e2e/oomwatch.js'`,
   );
