@@ -187,11 +187,13 @@ export class Actuator {
     // post-mortem's first reads took 1968 ms (each /proc read allocates, and
     // an allocation waits in direct reclaim), which a panic that comes first
     // would have cost the whole flag. At the panic the flag is already there.
-    // (A flag without its post-mortem is still the flag: written is true.)
-    const first = moment === "episode-start" ? flag.write(content) : null;
-    const written = first !== false &&
-      (flag.write(content, takePostMortem(machine, moment, now)) ||
-        first === true);
+    const start = moment === "episode-start";
+    let written = !start || flag.write(content);
+    if (written) {
+      const full = flag.write(content, takePostMortem(machine, moment, now));
+      // A flag without its post-mortem is still the flag.
+      written = full || start;
+    }
     if (written) {
       problems.cure("crash-flag", `crash flag ${flag.path} written`);
     } else {
