@@ -1,3 +1,6 @@
+// The harness runs one external tool after another; nothing here is served
+// concurrently, so synchronous file work is plain.
+// deno-lint-ignore-file no-sync-fn-in-async-fn
 /**
  * What the VM harness runs on the host: shell commands and file checks.
  *
