@@ -23,6 +23,7 @@ import {
   type PressureAvg10,
   type ProcessUsage,
   residentPages,
+  TOP_PROCESSES,
   topProcesses,
 } from "../core/post_mortem.ts";
 import { parsePressure } from "../core/pressure.ts";
@@ -130,7 +131,11 @@ function topByMemory(
     if (pages !== null && pages > 0) ranked.push({ pid, rssKb: pages });
   }
   const top: ProcessUsage[] = [];
-  for (const { pid } of topProcesses(ranked)) {
+  // Walk down the whole ranking: a process ranked among the ten may exit
+  // before its details are read (in an OOM episode the victims do), and the
+  // next one down takes its place.
+  for (const { pid } of topProcesses(ranked, ranked.length)) {
+    if (top.length === TOP_PROCESSES) break;
     if (spent() > budgetMs) {
       partial.push(`processes detailed: ${top.length} (the budget was spent)`);
       break;

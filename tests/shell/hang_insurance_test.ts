@@ -63,7 +63,14 @@ privilegedTest(
         "io",
       ]);
       assert.ok(postMortem.vmstat.some(([name]) => name === "oom_kill"));
-      assert.equal(postMortem.processes.length, 10);
+      // The ten largest, or all there are: a container may run fewer
+      // (tests/shell/post_mortem_test.ts checks the count on a fixture).
+      assert.ok(postMortem.processes.length <= 10, text);
+      assert.ok(
+        postMortem.processes.length === 10 ||
+          postMortem.processes.some((p) => p.pid === daemon.pid),
+        `a short list holds every process, the daemon too:\n${text}`,
+      );
       const rss = postMortem.processes.map((p) => p.rssKb);
       assert.deepEqual(rss, [...rss].sort((a, b) => b - a), "largest first");
       assert.ok(postMortem.processes.every((p) => p.cgroup !== null));
