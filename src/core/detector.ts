@@ -84,6 +84,8 @@ function describeKill(kill: KillObservation): string {
     : "unknown victim";
   const where = kill.memcg
     ? ` in ${kill.memcg}`
+    : kill.victimMemcg
+    ? ` in ${kill.victimMemcg} (the victim's cgroup; the kernel logged no summary of the kill)`
     : kill.scope === "memcg" && kill.source !== "oom_kill counter"
     ? " in an unidentified cgroup"
     : "";
@@ -335,7 +337,10 @@ export class Detector {
     else this.#counters.memcgOomKills += 1;
     if (
       kill.scope === "memcg" &&
-      !memcgKillIsSignal(this.#config.memcgOom, kill.memcg)
+      !memcgKillIsSignal(
+        this.#config.memcgOom,
+        kill.memcg ?? kill.victimMemcg,
+      )
     ) {
       return { signals: [], logs: this.#notASignal(kill, nowMs) };
     }
@@ -369,7 +374,7 @@ export class Detector {
         }: not an OOM signal (${hint}); more within a minute are summed up`,
       }];
     }
-    const cgroup = kill.memcg ?? "unidentified cgroup";
+    const cgroup = kill.memcg ?? kill.victimMemcg ?? "unidentified cgroup";
     this.#unsummed.set(cgroup, (this.#unsummed.get(cgroup) ?? 0) + 1);
     this.#summaryDueMs ??= this.#lastSummaryMs + MEMCG_SUMMARY_INTERVAL_MS;
     return [];

@@ -39,6 +39,11 @@ export interface KillObservation {
   victim?: { pid: number; name: string };
   /** The cgroup that ran out (memcg kills), when known unambiguously. */
   memcg?: string;
+  /**
+   * The victim's own memory cgroup (the cgroup that ran out or below it),
+   * when the log did not tell the one that ran out (core/witnesses.ts).
+   */
+  victimMemcg?: string;
   /** The kernel's constraint (`CONSTRAINT_NONE`, …) when it was logged. */
   constraint?: string;
   /** When the kernel reported it (CLOCK_MONOTONIC µs). */

@@ -14,6 +14,9 @@ import type { OomScope } from "./kernel_log.ts";
  * Whether a memcg kill in `memcg` is an OOM signal under `policy`: under
  * prefixes, only a kill whose OOM-ing cgroup is known and lies at or below
  * one of them (path components, so `/a/b` covers `/a/b/c`, not `/a/bc`).
+ * Where the log did not tell the OOM-ing cgroup, the detector passes the
+ * victim's own: it lies at or below the one that ran out, so a kill in a
+ * covered cgroup counts even when its limit was an ancestor's.
  *
  * @example
  * ```ts
@@ -62,4 +65,34 @@ export function releasesAtOnce(
   scope: OomScope | null,
 ): boolean {
   return policy.kind === "all" || scope === "global";
+}
+
+/**
+ * The memory cgroup of a /proc/<pid>/cgroup text: the v1 `memory`
+ * controller's line, else the v2 `0::` line. Null when neither is there, or
+ * when the text is not one path per controller line: a cgroup's name may
+ * hold a newline (mkdir takes any byte but `/` and NUL), and a path cut at
+ * one would name another cgroup — one a `memcg_oom` prefix might cover.
+ *
+ * @example
+ * ```ts
+ * memoryCgroupOf("12:pids:/a\n4:memory:/db\n0::/\n"); // "/db"
+ * ```
+ */
+export function memoryCgroupOf(text: string): string | null {
+  let memory: string | null = null;
+  let unified: string | null = null;
+  const lines = text.endsWith("\n") ? text.slice(0, -1) : text;
+  for (const line of lines.split("\n")) {
+    const match = /^(\d{1,6}):([^:]*):(\/.*)$/.exec(line);
+    if (!match) return null;
+    if (match[2].split(",").includes("memory")) {
+      if (memory !== null) return null;
+      memory = match[3];
+    } else if (match[1] === "0" && match[2] === "") {
+      if (unified !== null) return null;
+      unified = match[3];
+    }
+  }
+  return memory ?? unified;
 }

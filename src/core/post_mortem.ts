@@ -254,21 +254,6 @@ export function parseProcessStatus(
   };
 }
 
-/**
- * The memory cgroup of a /proc/<pid>/cgroup text: the v1 `memory`
- * controller's line, else the v2 `0::` line; null when neither is there.
- */
-export function memoryCgroupOf(text: string): string | null {
-  let unified: string | null = null;
-  for (const line of text.split("\n")) {
-    const match = /^(\d{1,6}):([^:]*):(.*)$/.exec(line);
-    if (!match) continue;
-    if (match[2].split(",").includes("memory")) return match[3];
-    if (match[1] === "0" && match[2] === "") unified = match[3];
-  }
-  return unified;
-}
-
 /** A post-mortem for a person, a few lines (for `oomwatch status`). */
 export function describePostMortem(postMortem: PostMortem): string[] {
   const lines = [

@@ -34,6 +34,14 @@ export interface Victim {
   kernelMicros: number;
   /** The scope its kernel callchain shows, when it shows one. */
   scope?: OomScope;
+  /**
+   * The victim's own memory cgroup, read from /proc at the wake (shown
+   * safely): the cgroup that ran out is this one or an ancestor, and stands
+   * in for it when the log's summary is missing (printk's OOM rate limit in
+   * mm/oom_kill.c drops the whole report, summary included, but never the
+   * kill line).
+   */
+  memcg?: string;
 }
 
 /** Whether a kill of `scope` can be judged without its cgroup's path. */
@@ -65,12 +73,12 @@ export class KillWitnesses {
       if (seen?.judged) continue; // judged from the tracepoint already
       if (seen) {
         seen.judged = true;
-        kills.push({
+        kills.push(withVictimMemcg({
           ...kill,
           source: "tracepoint",
           kernelMicros: seen.kernelMicros,
           victim: { pid: kill.victim.pid, name: seen.name ?? kill.victim.name },
-        });
+        }, seen));
       } else {
         // Judged from the log first (a perf wake-up that came late, as under
         // a slow serial console): the victim's mark_victim record, when it
@@ -113,12 +121,12 @@ export class KillWitnesses {
   /** The kill of `seen` judged on its callchain's scope alone. */
   #onScope(seen: Seen, scope: OomScope): KillObservation {
     seen.judged = true;
-    return {
+    return withVictimMemcg({
       scope,
       source: "tracepoint",
       kernelMicros: seen.kernelMicros,
       victim: { pid: seen.pid, name: seen.name ?? "unnamed" },
-    };
+    }, seen);
   }
 
   /** The kill of a waiting victim whose scope the log tells by now, or null. */
@@ -133,7 +141,7 @@ export class KillWitnesses {
       victim: { pid: seen.pid, name: seen.name ?? "unnamed" },
     };
     if (pending.memcg !== undefined) kill.memcg = pending.memcg;
-    return kill;
+    return withVictimMemcg(kill, seen);
   }
 
   /** Whether a victim still waits for its kill line. */
@@ -168,4 +176,15 @@ export class KillWitnesses {
   tick(nowMs: number): KillObservation[] {
     return this.#forget(nowMs);
   }
+}
+
+/** A memcg kill whose cgroup the log did not tell, with the victim's own. */
+function withVictimMemcg(
+  kill: KillObservation,
+  victim: Victim,
+): KillObservation {
+  return kill.scope === "memcg" && kill.memcg === undefined &&
+      victim.memcg !== undefined
+    ? { ...kill, victimMemcg: victim.memcg }
+    : kill;
 }

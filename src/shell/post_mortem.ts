@@ -12,11 +12,11 @@
 
 import { describeError } from "../core/errors.ts";
 import type { Machine } from "../core/machine.ts";
+import { memoryCgroupOf } from "../core/memcg_policy.ts";
 import { parseMeminfoFields } from "../core/meminfo.ts";
 import {
   keepsVmstatCounter,
   MEMINFO_FIELDS,
-  memoryCgroupOf,
   parseProcessStatus,
   type PostMortem,
   type PostMortemMoment,

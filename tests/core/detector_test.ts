@@ -7,6 +7,7 @@ import {
 } from "../../src/core/detector.ts";
 import { memcgKillIsSignal } from "../../src/core/memcg_policy.ts";
 import type { KillObservation } from "../../src/core/kill_correlator.ts";
+import { parseKernelRecord } from "../../src/core/kernel_log.ts";
 
 const GIB = 1024 ** 3;
 const memcgKill = (memcg: string, pid = 7): KillObservation => ({
@@ -146,4 +147,67 @@ Deno.test("a stall is a signal at or above psi_full, counted; none when it is of
   assert.equal(detector.counters.stalls, 1);
   detector.configure({ ...DEFAULT_CONFIG, psiFull: 0, psiWindow: 10 });
   assert.deepEqual(detector.pressure(3_000_000, 3_000).signals, []);
+});
+
+Deno.test("under memcg_oom prefixes, a kill whose summary was rate-limited away is judged by the victim's own cgroup, read at the tracepoint's wake", () => {
+  const [killLine] = Deno.readTextFileSync(
+    new URL(
+      "../fixtures/kmsg/kmsg_6.18_memcg_ratelimited.txt",
+      import.meta.url,
+    ),
+  ).split("\n");
+  const record = parseKernelRecord(killLine);
+  assert.ok(record !== null);
+  const config = {
+    ...DEFAULT_CONFIG,
+    memcgOom: { kind: "prefixes", prefixes: ["/workload.slice"] },
+  } as const;
+  for (
+    const [memcg, signals] of [
+      ["/workload.slice/job-42", 1],
+      ["/other.slice", 0],
+    ] as const
+  ) {
+    const detector = new Detector(config, 0);
+    const victim = { pid: 9001, name: "worker", kernelMicros: 1, memcg };
+    assert.deepEqual(
+      detector.observe({ kind: "victim", victim }, 0, true).signals,
+      [],
+      "it waits for the log's summary",
+    );
+    const judged = detector.observe(
+      { kind: "kernel-records", records: [record] },
+      1,
+      true,
+    );
+    assert.equal(judged.signals.length, signals);
+    const said = [
+      ...judged.signals.map((s) => s.detail),
+      ...judged.logs.map((l) => l.message),
+    ];
+    assert.equal(said.length, 1);
+    assert.match(
+      said[0],
+      new RegExp(
+        `worker \\(pid 9001\\) in ${memcg} \\(the victim's cgroup; the kernel logged no summary of the kill\\)`,
+      ),
+    );
+  }
+  // Without the victim's cgroup (its /proc entry was gone), as before.
+  const detector = new Detector(config, 0);
+  detector.observe(
+    {
+      kind: "victim",
+      victim: { pid: 9001, kernelMicros: 1 },
+    },
+    0,
+    true,
+  );
+  const judged = detector.observe(
+    { kind: "kernel-records", records: [record] },
+    1,
+    true,
+  );
+  assert.deepEqual(judged.signals, []);
+  assert.match(judged.logs[0]?.message ?? "", /in an unidentified cgroup/);
 });

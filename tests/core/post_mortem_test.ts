@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { formatCrashFlag, parseCrashFlag } from "../../src/core/crash_flag.ts";
+import { memoryCgroupOf } from "../../src/core/memcg_policy.ts";
 import {
   describePostMortem,
   formatPostMortem,
-  memoryCgroupOf,
   parsePostMortem,
   parseProcessStatus,
   POST_MORTEM_MAX_BYTES,
@@ -133,4 +133,12 @@ Deno.test("describePostMortem() gives a person the figures and the top processes
   assert.ok(
     lines.some((line) => line.startsWith("pid 311 pin: rss 401000 kB")),
   );
+});
+
+Deno.test("memoryCgroupOf() refuses a text that is not one path per controller line: a name with a newline would read as another cgroup", () => {
+  assert.equal(memoryCgroupOf("4:memory:/db\nx\n0::/\n"), null);
+  assert.equal(memoryCgroupOf("4:memory:/evil\n4:memory:/db\n"), null);
+  assert.equal(memoryCgroupOf("0::/a\n0::/b\n"), null);
+  assert.equal(memoryCgroupOf(""), null);
+  assert.equal(memoryCgroupOf("4:memory:/a:b c\n"), "/a:b c");
 });

@@ -153,3 +153,33 @@ privilegedTest(
       );
     }),
 );
+
+privilegedTest(
+  "under --memcg-oom PATH, kills whose summary the kernel's printk rate limit dropped are judged by the victim's cgroup read at the tracepoint's wake: none is 'not an OOM signal'",
+  [ROOT, MEMCG, TRACEPOINT],
+  () =>
+    withScenario(CGROUP_LIMIT, async ({ start, cgroup }) => {
+      const daemon = start([
+        "--bufsize",
+        "8",
+        "--memcg-oom",
+        cgroup.kernelName,
+        "--resettime",
+        "30",
+        "--log-level",
+        "debug",
+      ]);
+      await daemon.waitForLocked(8);
+      await daemon.waitForLog(/waiting on the kernel's oom:mark_victim/);
+      // mm/oom_kill.c prints a report's header and summary at most 10 times
+      // in 5 s (oom_rs, DEFAULT_RATELIMIT_*), the kill line always: kills
+      // in a burst soon come without the summary naming their cgroup.
+      const byVictim = new RegExp(
+        `in ${cgroup.kernelName} \\(the victim's cgroup; the kernel logged no summary of the kill\\)`,
+      );
+      const kills = await cgroup.killUntil(() => byVictim.test(daemon.log));
+      assert.ok(byVictim.test(daemon.log), `${kills} kills:\n${daemon.log}`);
+      assert.doesNotMatch(daemon.log, /not an OOM signal/);
+      assert.doesNotMatch(daemon.log, /unidentified cgroup/);
+    }),
+);

@@ -26,7 +26,10 @@ import type { OomScope } from "../../core/kernel_log.ts";
 import { scopeOfCallchain } from "../../core/kernel_symbols.ts";
 import type { Machine } from "../../core/machine.ts";
 import type { PerfRecord } from "../../core/tracepoint.ts";
+import { memoryCgroupOf } from "../../core/memcg_policy.ts";
+import { escapeControl } from "../../core/text.ts";
 import type { Victim } from "../../core/witnesses.ts";
+import { readKernelText } from "../procfs.ts";
 import type { Logger } from "../log.ts";
 import { TracepointReader, TracepointRefused } from "../tracepoint_reader.ts";
 import type { Observation, PollRequest, Source, Wake } from "./source.ts";
@@ -40,15 +43,18 @@ export type ReleaseFirst = (scope: OomScope | null) => boolean;
 export class TracepointSource implements Source {
   #reader: TracepointReader | null;
   readonly #releaseFirst: ReleaseFirst;
+  readonly #proc: string;
   /** Records drained by {@link beforeRead}, for {@link read}. */
   #drained: PerfRecord[] = [];
 
   private constructor(
     reader: TracepointReader | null,
     releaseFirst: ReleaseFirst,
+    proc: string,
   ) {
     this.#reader = reader;
     this.#releaseFirst = releaseFirst;
+    this.#proc = proc;
   }
 
   /** Opens the tracepoint (unless `enabled` is false); a refusal is said once. */
@@ -58,7 +64,7 @@ export class TracepointSource implements Source {
     log: Logger,
     releaseFirst: ReleaseFirst,
   ): TracepointSource {
-    if (!enabled) return new TracepointSource(null, releaseFirst);
+    if (!enabled) return new TracepointSource(null, releaseFirst, machine.proc);
     try {
       const reader = TracepointReader.open(machine);
       reader.warmUp();
@@ -67,13 +73,13 @@ export class TracepointSource implements Source {
           `OOM kills are told global or memcg from the kernel log, not from the tracepoint's callchain: ${reader.noCallchain}`,
         );
       }
-      return new TracepointSource(reader, releaseFirst);
+      return new TracepointSource(reader, releaseFirst, machine.proc);
     } catch (error) {
       if (!(error instanceof TracepointRefused)) throw error;
       log.warn(
         `no OOM tracepoint (${error.message}): waking on the kernel log, a few milliseconds later`,
       );
-      return new TracepointSource(null, releaseFirst);
+      return new TracepointSource(null, releaseFirst, machine.proc);
     }
   }
 
@@ -125,9 +131,23 @@ export class TracepointSource implements Source {
       if (record.name !== undefined) victim.name = record.name;
       const scope = this.#scopeOf(record);
       if (scope !== null) victim.scope = scope;
+      const memcg = this.#memcgOf(record.pid);
+      if (memcg !== null) victim.memcg = memcg;
       observations.push({ kind: "victim", victim });
     }
     return observations;
+  }
+
+  /**
+   * The victim's memory cgroup, read now: a marked victim is still there
+   * (its /proc entry stays until its parent reaps it, zombie included),
+   * and its cgroup is what judges the kill under `memcg_oom` prefixes when
+   * the log's summary of the kill is rate-limited away.
+   */
+  #memcgOf(pid: number): string | null {
+    const reading = readKernelText(`${this.#proc}/${pid}/cgroup`);
+    const memcg = reading.ok ? memoryCgroupOf(reading.value) : null;
+    return memcg === null ? null : escapeControl(memcg);
   }
 
   describe(): string | null {
