@@ -69,6 +69,13 @@ const library = Deno.dlopen("libc.so.6", {
     result: "i32",
     nonblocking: true,
   },
+  // The same call on the calling thread: no hop from a worker thread to the
+  // event loop after the wake, so what runs next runs at once.
+  poll_here: {
+    name: "poll",
+    parameters: ["buffer", "u64", "i32"],
+    result: "i32",
+  },
 });
 
 const symbols = library.symbols;
@@ -148,6 +155,7 @@ const RLIM_INFINITY = 0xffffffffffffffffn;
 const LOCK_SH = 1;
 const LOCK_EX = 2;
 const LOCK_NB = 4;
+const EINTR = 4;
 const EWOULDBLOCK = 11;
 const SEEK_END = 2;
 const CLOCK_MONOTONIC = 1;
@@ -643,6 +651,42 @@ export async function pollFds(
   fds: readonly { fd: number; events: number }[],
   timeoutMs: number,
 ): Promise<number[]> {
+  const { table, view, timeout } = pollTable(fds, timeoutMs);
+  const ready = await symbols.poll(table, BigInt(fds.length), timeout);
+  // A failed poll (EINTR) reads as "nothing ready": the caller's loop re-reads
+  // every source on each wake anyway.
+  if (ready <= 0) return fds.map(() => 0);
+  return fds.map((_, index) => view.getInt16(index * 8 + 6, true));
+}
+
+/**
+ * {@link pollFds} on the calling thread, which it blocks: nothing else in
+ * this isolate runs meanwhile — timers, promises, signal listeners. A
+ * signal with a handler (Deno installs one per listened signal) is taken by
+ * the thread-group leader when it does not block it (complete_signal in
+ * kernel/signal.c), and poll(2) is never restarted after a handler
+ * (signal(7)): null then, and the caller lets the event loop turn so the
+ * listener runs.
+ */
+export function pollFdsHere(
+  fds: readonly { fd: number; events: number }[],
+  timeoutMs: number,
+): number[] | null {
+  const { table, view, timeout } = pollTable(fds, timeoutMs);
+  const ready = symbols.poll_here(table, BigInt(fds.length), timeout);
+  if (ready < 0) {
+    const errno = lastErrno();
+    if (errno === EINTR) return null;
+    throw new LibcError("poll", errno);
+  }
+  if (ready === 0) return fds.map(() => 0);
+  return fds.map((_, index) => view.getInt16(index * 8 + 6, true));
+}
+
+function pollTable(
+  fds: readonly { fd: number; events: number }[],
+  timeoutMs: number,
+): { table: Uint8Array; view: DataView; timeout: number } {
   // With no descriptors, poll is a plain sleep (the buffer must not be empty).
   const table = new Uint8Array(8 * Math.max(1, fds.length));
   const view = new DataView(table.buffer);
@@ -651,11 +695,7 @@ export async function pollFds(
     view.setInt16(index * 8 + 4, entry.events, true);
   });
   const timeout = Math.max(0, Math.min(Math.ceil(timeoutMs), 2 ** 31 - 1));
-  const ready = await symbols.poll(table, BigInt(fds.length), timeout);
-  // A failed poll (EINTR) reads as "nothing ready": the caller's loop re-reads
-  // every source on each wake anyway.
-  if (ready <= 0) return fds.map(() => 0);
-  return fds.map((_, index) => view.getInt16(index * 8 + 6, true));
+  return { table, view, timeout };
 }
 
 /**

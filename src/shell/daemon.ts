@@ -2,14 +2,19 @@
  * The daemon: start-up, the loop and the signals. What one wake does is the
  * runner's (runner.ts).
  *
- * One wait for everything: `poll(2)` on a worker thread (a non-blocking FFI
- * call, so signals stay live) over the sources' descriptors and a wake pipe.
- * Its timeout: the next read, or a sooner deadline; nothing else wakes it.
+ * One wait for everything: `poll(2)` over the sources' descriptors and a
+ * wake pipe. Where the OOM tracepoint wakes the daemon, on its own thread,
+ * so that the release follows the wake at once (core/cadence.ts,
+ * `waitsOnOwnThread`); elsewhere, and after a signal interrupted that wait,
+ * on a worker thread (a non-blocking FFI call), so the event loop runs the
+ * signal listeners and timers meanwhile. Its timeout: the next read, or a
+ * sooner deadline; nothing else wakes it.
  *
  * @module
  */
 
-import { pollFds, POLLIN } from "../../ffi/libc.ts";
+import { pollFds, pollFdsHere, POLLIN } from "../../ffi/libc.ts";
+import { waitsOnOwnThread } from "../core/cadence.ts";
 import { type Config, describeConfig } from "../core/config.ts";
 import { Detector } from "../core/detector.ts";
 import { releasesAtOnce } from "../core/memcg_policy.ts";
@@ -23,6 +28,8 @@ import type { Phase } from "../core/episode.ts";
 import { Watchdog } from "../core/watchdog.ts";
 import { Actuator } from "./actuator.ts";
 import { CrashFlagFile, earlierPanics } from "./crash_flag_file.ts";
+import { eventLoopFds } from "./event_loop.ts";
+import { execHooksRunning } from "./exec_hook.ts";
 import { startupWarnings } from "./health_checks.ts";
 import { InstanceLock, lockPathFor } from "./instance_lock.ts";
 import { kernelLogWriter, type Logger, ProblemLog } from "./log.ts";
@@ -48,6 +55,8 @@ export class Daemon implements ReloadTarget {
   readonly #reserve: Reserve;
   #runner: Runner | null = null;
   #signals: Signals | null = null;
+  /** The event loop's descriptors, for the wait on this thread. */
+  #eventLoop: { fd: number; events: number }[] | null = null;
 
   constructor(
     config: Config,
@@ -86,17 +95,52 @@ export class Daemon implements ReloadTarget {
     while (!runner.stopping) {
       const { fds, wakeAtMs } = runner.waitFor();
       const all = [{ fd: signals.fd, events: POLLIN }, ...fds];
-      const revents = await pollFds(all, wakeAtMs - nowMs());
-      const ready = new Map(all.map(({ fd }, i) => [fd, revents[i]]));
+      const own = waitsOnOwnThread({
+        tracepointWakes: runner.tracepointWakes,
+        hooksRunning: execHooksRunning(),
+      });
+      const revents = (own ? this.#waitHere(all, wakeAtMs) : null) ??
+        // Not waited here, or the event loop has work (a signal's listener
+        // to run): the wait goes on on a worker thread, the loop free.
+        await pollFds(all, wakeAtMs - nowMs());
+      const ready = (fd: number) =>
+        revents[all.findIndex((entry) => entry.fd === fd)] ?? 0;
+      // Before anything else, the clock included: the release comes here.
+      runner.first(ready);
       const now = nowMs();
       if (signals.takeReload()) {
         reload(this, this.#loadConfig, this.#log.child("reload"));
       }
-      await runner.wake(now, (fd) => ready.get(fd) ?? 0);
+      await runner.wake(now, ready);
     }
     runner.close();
     signals.close();
     return 0;
+  }
+
+  /**
+   * The wait on this thread, with the event loop's descriptors: the
+   * revents of `fds` when one of them woke it (or the time ran out), null
+   * when a signal or the loop's own work ended it first.
+   */
+  #waitHere(
+    fds: { fd: number; events: number }[],
+    wakeAtMs: number,
+  ): number[] | null {
+    // Deno's runtimes make their epoll instances before any of this code
+    // runs, and keep them: found once (a scan costs ~0.2 ms).
+    this.#eventLoop ??= eventLoopFds(this.#machine.proc)
+      .map((fd) => ({ fd, events: POLLIN }));
+    const revents = pollFdsHere(
+      [...fds, ...this.#eventLoop],
+      wakeAtMs - nowMs(),
+    );
+    if (revents === null) return null; // EINTR
+    const own = revents.slice(0, fds.length);
+    // A ready source comes first (its wake may be a kill); the loop's work
+    // is seen again at the next wait.
+    if (own.some((r) => r !== 0)) return own;
+    return revents.some((r) => r !== 0) ? null : own;
   }
 
   /**

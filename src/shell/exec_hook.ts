@@ -11,6 +11,16 @@ import type { Logger } from "./log.ts";
 /** How long an --exec-on-oom command may run. */
 export const EXEC_TIMEOUT_MS = 60_000;
 
+let running = 0;
+
+/**
+ * Commands started and not yet finished: their timeout and their end are
+ * the event loop's work, so the daemon's wait must leave it free meanwhile.
+ */
+export function execHooksRunning(): number {
+  return running;
+}
+
 /** Starts `sh -c command` with `env` added; returns at once. */
 export function runExecOnOom(
   command: string,
@@ -30,6 +40,7 @@ export function runExecOnOom(
     log.error(`cannot start '${command}': ${error}`);
     return;
   }
+  running += 1;
   const timer = setTimeout(() => {
     log.error(
       `'${command}' still runs after ${EXEC_TIMEOUT_MS / 1000} s: killing it`,
@@ -42,6 +53,7 @@ export function runExecOnOom(
   }, EXEC_TIMEOUT_MS);
   const stderr = new Response(child.stderr).text();
   void child.status.then(async (status) => {
+    running -= 1;
     clearTimeout(timer);
     const output = (await stderr).trim().slice(0, 2000);
     if (status.success) {

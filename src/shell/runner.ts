@@ -103,13 +103,26 @@ export class Runner {
     };
   }
 
+  /** Whether the kernel's OOM tracepoint wakes the daemon (perf allowed). */
+  get tracepointWakes(): boolean {
+    return this.#parts.tracepoint.witnessesKills;
+  }
+
   /** What the sources wait on, for the start line and the status. */
   waitsOn(): string[] {
     return this.#parts.sources.map((s) => s.describe())
       .filter((d) => d !== null);
   }
 
-  /** One wake at `now`; `revents` says which descriptors were ready. */
+  /**
+   * The first thing when a wait returns, before {@link wake} (and before
+   * the clock is read): what the sources do before anything else.
+   */
+  first(revents: (fd: number) => number): void {
+    for (const source of this.#parts.sources) source.beforeRead?.(revents);
+  }
+
+  /** One wake at `now`, after {@link first}; `revents` says which descriptors were ready. */
   async wake(now: number, revents: (fd: number) => number): Promise<void> {
     const { sources, detector, watchdog, actuator, lock, log } = this.#parts;
     const sampleDue = now >= this.#sampleDueMs;
@@ -120,7 +133,6 @@ export class Runner {
       memoryWanted: sampleDue && this.#cadence(now).readMemory,
     };
     try {
-      for (const source of sources) source.beforeRead?.(wake);
       for (const source of sources) {
         for (const seen of source.read(wake)) await this.#observe(seen, now);
       }

@@ -3,6 +3,7 @@ import {
   type CadenceState,
   readCadence,
   TIGHT_INTERVAL_MS,
+  waitsOnOwnThread,
 } from "../../src/core/cadence.ts";
 
 const GIB = 1024 ** 3;
@@ -99,4 +100,21 @@ Deno.test("with the thrash signal on, memory is read every heartbeat, and every 
     intervalMs: 5_000,
     readMemory: false,
   });
+});
+
+Deno.test("the daemon waits on its own thread only where the tracepoint wakes it and no --exec-on-oom command runs", () => {
+  assert.equal(
+    waitsOnOwnThread({ tracepointWakes: true, hooksRunning: 0 }),
+    true,
+  );
+  assert.equal(
+    waitsOnOwnThread({ tracepointWakes: true, hooksRunning: 1 }),
+    false,
+    "a command's timeout and end need the event loop",
+  );
+  assert.equal(
+    waitsOnOwnThread({ tracepointWakes: false, hooksRunning: 0 }),
+    false,
+    "the kernel log's wake is tick-bound: the hand-over costs nothing there",
+  );
 });

@@ -1,7 +1,7 @@
 /**
  * The daemon must keep running while the machine is starved, so its own
  * cost must not grow with what it has seen: after 50 real OOM episodes its
- * descriptors and threads are what they were after the first, and its RSS
+ * descriptors are what they were after the first, its threads no more, and its RSS
  * (the reserve left out) stays within 1.15× of a bare Deno process's.
  */
 
@@ -38,7 +38,7 @@ async function bareDenoRss(): Promise<number> {
 }
 
 privilegedTest(
-  `after ${EPISODES} real memcg OOM episodes the daemon's fds and threads are unchanged and its RSS without the reserve within 1.15x of bare Deno`,
+  `after ${EPISODES} real memcg OOM episodes the daemon's fds are unchanged, its threads no more, and its RSS without the reserve within 1.15x of bare Deno`,
   [ROOT, MEMCG],
   () =>
     withScenario(48 * MIB, async ({ start, cgroup }) => {
@@ -74,10 +74,12 @@ privilegedTest(
         10_000,
         200,
       );
-      assert.equal(
-        count(`/proc/${daemon.pid}/task`),
-        baseline?.threads,
-        "threads",
+      // None added; fewer is fine: Deno's blocking-pool threads exit after
+      // 10 s idle, and a daemon that waits on its own thread leaves them idle.
+      const threads = count(`/proc/${daemon.pid}/task`);
+      assert.ok(
+        threads <= (baseline?.threads ?? 0),
+        `threads: ${threads}, ${baseline?.threads} after the first episode`,
       );
       const rss = (readStatusBytes(daemon.pid, "VmRSS") ?? NaN) - 8 * MIB;
       const bare = await bareDenoRss();

@@ -183,3 +183,31 @@ privilegedTest(
       assert.doesNotMatch(daemon.log, /unidentified cgroup/);
     }),
 );
+
+privilegedTest(
+  "waiting on its own thread (the tracepoint wakes it), the daemon still takes SIGHUP and SIGTERM within moments, not at its next heartbeat",
+  [ROOT, TRACEPOINT],
+  () =>
+    withScenario(null, async ({ start, dir }) => {
+      const config = `${dir}/oomwatch.conf`;
+      await Deno.writeTextFile(config, "vm.oom_ext.bufsize = 8\n");
+      // A heartbeat of a minute: a wake within seconds is the signal's.
+      const daemon = start(["--config", config, "--heartbeat", "60"]);
+      await daemon.waitForLocked(8);
+      await daemon.waitForLog(/waiting on the kernel's oom:mark_victim/);
+      for (const mib of [16, 8, 16]) {
+        await Deno.writeTextFile(config, `vm.oom_ext.bufsize = ${mib}\n`);
+        Deno.kill(daemon.pid, "SIGHUP");
+        await daemon.waitForLocked(mib, 3_000);
+      }
+      const asked = performance.now();
+      const { status, log } = await daemon.stop();
+      const tookMs = performance.now() - asked;
+      assert.equal(status.code, 0, log);
+      assert.ok(
+        tookMs < 3_000,
+        `stopped ${tookMs.toFixed(0)} ms after SIGTERM`,
+      );
+      assert.equal((log.match(/configuration reloaded/g) ?? []).length, 3);
+    }),
+);

@@ -38,10 +38,12 @@ export interface Source {
   /** The descriptors to wait on before the next wake. */
   waitFds(): PollRequest[];
   /**
-   * What must come before anything else on a wake, before any source is
-   * read (the tracepoint source releases the reserve there).
+   * What must come before anything else on a wake: called the moment the
+   * wait returns, with the descriptors' `revents`, before any source is
+   * read (the tracepoint source releases the reserve there; every line of
+   * code run before it is cold after a quiet spell and costs microseconds).
    */
-  beforeRead?(wake: Wake): void;
+  beforeRead?(revents: (fd: number) => number): void;
   /** What it observed on this wake, oldest first. */
   read(wake: Wake): Observation[];
   /** What it waits on, for the start line and the status; null when idle. */

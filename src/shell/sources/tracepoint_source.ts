@@ -92,9 +92,9 @@ export class TracepointSource implements Source {
     return (this.#reader?.fds ?? []).map((fd) => ({ fd, events: POLLIN }));
   }
 
-  beforeRead(wake: Wake): void {
+  beforeRead(revents: (fd: number) => number): void {
     const reader = this.#reader;
-    if (!reader || !reader.fds.some((fd) => wake.revents(fd) & POLLIN)) return;
+    if (!reader || !reader.fds.some((fd) => revents(fd) & POLLIN)) return;
     if (this.#releaseFirst(null)) return; // every kill is a signal: no parse first
     this.#drained = reader.drain();
     for (const record of this.#drained) {
