@@ -191,6 +191,7 @@ export const O = {
 export const POLLIN = 0x1;
 export const POLLPRI = 0x2;
 export const POLLERR = 0x8;
+export const POLLNVAL = 0x20;
 
 /** A mapping made by {@link mapAnonymous}. */
 export interface Mapping {

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { pollFds, pollFdsHere, POLLIN } from "../../ffi/libc.ts";
+import { pollFds, pollFdsHere, POLLIN, POLLNVAL } from "../../ffi/libc.ts";
 import { waitsOnOwnThread } from "../core/cadence.ts";
 import { type Config, describeConfig } from "../core/config.ts";
 import { Detector } from "../core/detector.ts";
@@ -57,6 +57,8 @@ export class Daemon implements ReloadTarget {
   #signals: Signals | null = null;
   /** The event loop's descriptors, for the wait on this thread. */
   #eventLoop: { fd: number; events: number }[] | null = null;
+  /** The next wait must leave the event loop free (the worker thread's). */
+  #loopOwed = true;
 
   constructor(
     config: Config,
@@ -92,13 +94,21 @@ export class Daemon implements ReloadTarget {
       throw error;
     }
     await runner.wake(nowMs(), () => 0);
+    // The first wait is the worker thread's: a signal listener takes effect
+    // only once the event loop has run (Deno polls a new signal op first
+    // with a waker that wakes nothing), and a signal that came during the
+    // start-up would otherwise wait for another one. A listener that ran
+    // re-arms with a new op, always during a wait of the worker thread, so
+    // the loop turns over it before it next blocks.
+    this.#loopOwed = true;
     while (!runner.stopping) {
       const { fds, wakeAtMs } = runner.waitFor();
       const all = [{ fd: signals.fd, events: POLLIN }, ...fds];
-      const own = waitsOnOwnThread({
+      const own = !this.#loopOwed && waitsOnOwnThread({
         tracepointWakes: runner.tracepointWakes,
         hooksRunning: execHooksRunning(),
       });
+      this.#loopOwed = false;
       const revents = (own ? this.#waitHere(all, wakeAtMs) : null) ??
         // Not waited here, or the event loop has work (a signal's listener
         // to run): the wait goes on on a worker thread, the loop free.
@@ -107,11 +117,12 @@ export class Daemon implements ReloadTarget {
         revents[all.findIndex((entry) => entry.fd === fd)] ?? 0;
       // Before anything else, the clock included: the release comes here.
       runner.first(ready);
-      const now = nowMs();
+      await runner.wake(nowMs(), ready);
+      // After the wake: a reload between a release on the tracepoint's wake
+      // and the watchdog's episode would still see the reserve armed.
       if (signals.takeReload()) {
         reload(this, this.#loadConfig, this.#log.child("reload"));
       }
-      await runner.wake(now, ready);
     }
     runner.close();
     signals.close();
@@ -128,19 +139,29 @@ export class Daemon implements ReloadTarget {
     wakeAtMs: number,
   ): number[] | null {
     // Deno's runtimes make their epoll instances before any of this code
-    // runs, and keep them: found once (a scan costs ~0.2 ms).
-    this.#eventLoop ??= eventLoopFds(this.#machine.proc)
+    // runs, and keep them: found once (a scan costs ~0.2 ms), again should
+    // one be gone.
+    const loop = this.#eventLoop ??= eventLoopFds(this.#machine.proc)
       .map((fd) => ({ fd, events: POLLIN }));
-    const revents = pollFdsHere(
-      [...fds, ...this.#eventLoop],
-      wakeAtMs - nowMs(),
-    );
+    let revents: number[] | null;
+    try {
+      revents = pollFdsHere([...fds, ...loop], wakeAtMs - nowMs());
+    } catch {
+      return null; // poll refused (ENOMEM, say): the worker thread's wait
+    }
     if (revents === null) return null; // EINTR
     const own = revents.slice(0, fds.length);
+    const loopRevents = revents.slice(fds.length);
+    if (loopRevents.some((r) => r & POLLNVAL)) this.#eventLoop = null;
+    const loopWork = loopRevents.some((r) => r !== 0);
     // A ready source comes first (its wake may be a kill); the loop's work
-    // is seen again at the next wait.
-    if (own.some((r) => r !== 0)) return own;
-    return revents.some((r) => r !== 0) ? null : own;
+    // then has the next wait, so a source that stays ready cannot keep a
+    // signal's listener from running.
+    if (own.some((r) => r !== 0)) {
+      this.#loopOwed = loopWork;
+      return own;
+    }
+    return loopWork ? null : own;
   }
 
   /**

@@ -119,7 +119,13 @@ export class Runner {
    * the clock is read): what the sources do before anything else.
    */
   first(revents: (fd: number) => number): void {
-    for (const source of this.#parts.sources) source.beforeRead?.(revents);
+    try {
+      for (const source of this.#parts.sources) source.beforeRead?.(revents);
+    } catch (error) {
+      this.#parts.log.error(
+        `internal error: ${error instanceof Error ? error.stack : error}`,
+      );
+    }
   }
 
   /** One wake at `now`, after {@link first}; `revents` says which descriptors were ready. */
