@@ -70,9 +70,11 @@ export function releasesAtOnce(
 /**
  * The memory cgroup of a /proc/<pid>/cgroup text: the v1 `memory`
  * controller's line, else the v2 `0::` line. Null when neither is there, or
- * when the text is not one path per controller line: a cgroup's name may
- * hold a newline (mkdir takes any byte but `/` and NUL), and a path cut at
- * one would name another cgroup — one a `memcg_oom` prefix might cover.
+ * when the text is not one path per controller line. The kernel refuses a
+ * newline in a cgroup's name (cgroup_mkdir and cgroup1_rename, "to prevent
+ * making /proc/<pid>/cgroup unparsable"; measured here: EINVAL), so this is
+ * a second fence: a path cut at a newline would name another cgroup, one a
+ * `memcg_oom` prefix might cover.
  *
  * @example
  * ```ts

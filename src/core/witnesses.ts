@@ -178,13 +178,19 @@ export class KillWitnesses {
   }
 }
 
-/** A memcg kill whose cgroup the log did not tell, with the victim's own. */
+/**
+ * A memcg kill whose cgroup the log did not tell, with the victim's own —
+ * unless that reads `/`: the root memcg has no limit, so a memcg OOM's
+ * victim is never in it, and on cgroup v1 /proc/<pid>/cgroup shows every
+ * exiting task there (proc_cgroup_show, kernel/cgroup/cgroup.c), as a
+ * victim read late is.
+ */
 function withVictimMemcg(
   kill: KillObservation,
   victim: Victim,
 ): KillObservation {
   return kill.scope === "memcg" && kill.memcg === undefined &&
-      victim.memcg !== undefined
+      victim.memcg !== undefined && victim.memcg !== "/"
     ? { ...kill, victimMemcg: victim.memcg }
     : kill;
 }

@@ -193,21 +193,20 @@ Deno.test("under memcg_oom prefixes, a kill whose summary was rate-limited away 
       ),
     );
   }
-  // Without the victim's cgroup (its /proc entry was gone), as before.
-  const detector = new Detector(config, 0);
-  detector.observe(
-    {
-      kind: "victim",
-      victim: { pid: 9001, kernelMicros: 1 },
-    },
-    0,
-    true,
-  );
-  const judged = detector.observe(
-    { kind: "kernel-records", records: [record] },
-    1,
-    true,
-  );
-  assert.deepEqual(judged.signals, []);
-  assert.match(judged.logs[0]?.message ?? "", /in an unidentified cgroup/);
+  // Without the victim's cgroup (its /proc entry was gone), or with `/`
+  // (cgroup v1 shows an exiting task there), as before.
+  for (const memcg of [undefined, "/"]) {
+    const detector = new Detector(config, 0);
+    const victim = memcg === undefined
+      ? { pid: 9001, kernelMicros: 1 }
+      : { pid: 9001, kernelMicros: 1, memcg };
+    detector.observe({ kind: "victim", victim }, 0, true);
+    const judged = detector.observe(
+      { kind: "kernel-records", records: [record] },
+      1,
+      true,
+    );
+    assert.deepEqual(judged.signals, []);
+    assert.match(judged.logs[0]?.message ?? "", /in an unidentified cgroup/);
+  }
 });

@@ -46,6 +46,8 @@ export class TracepointSource implements Source {
   readonly #proc: string;
   /** Records drained by {@link beforeRead}, for {@link read}. */
   #drained: PerfRecord[] = [];
+  /** Victims' memory cgroups read on this wake, by pid (null: unreadable). */
+  readonly #memcgs = new Map<number, string | null>();
 
   private constructor(
     reader: TracepointReader | null,
@@ -104,6 +106,11 @@ export class TracepointSource implements Source {
         return;
       }
     }
+    // Kept: the cgroups may decide these kills, and a victim that has begun
+    // to exit reads as `/` on cgroup v1 — the sooner read, the likelier true.
+    for (const record of this.#drained) {
+      if (record.kind === "victim") this.#memcgOf(record.pid);
+    }
   }
 
   #scopeOf(record: PerfRecord & { kind: "victim" }): OomScope | null {
@@ -118,6 +125,8 @@ export class TracepointSource implements Source {
     if (!reader) return [];
     const records = [...this.#drained, ...reader.drain()];
     this.#drained = [];
+    // What beforeRead read serves this wake only: a pid may come back.
+    const memcgs = this.#memcgs;
     const observations: Observation[] = [];
     for (const record of records) {
       if (record.kind === "lost") {
@@ -135,6 +144,7 @@ export class TracepointSource implements Source {
       if (memcg !== null) victim.memcg = memcg;
       observations.push({ kind: "victim", victim });
     }
+    memcgs.clear();
     return observations;
   }
 
@@ -145,9 +155,13 @@ export class TracepointSource implements Source {
    * the log's summary of the kill is rate-limited away.
    */
   #memcgOf(pid: number): string | null {
+    const known = this.#memcgs.get(pid);
+    if (known !== undefined) return known;
     const reading = readKernelText(`${this.#proc}/${pid}/cgroup`);
     const memcg = reading.ok ? memoryCgroupOf(reading.value) : null;
-    return memcg === null ? null : escapeControl(memcg);
+    const shown = memcg === null ? null : escapeControl(memcg);
+    this.#memcgs.set(pid, shown);
+    return shown;
   }
 
   describe(): string | null {
