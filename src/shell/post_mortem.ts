@@ -12,7 +12,6 @@
 
 import { describeError } from "../core/errors.ts";
 import type { Machine } from "../core/machine.ts";
-import { memoryCgroupOf } from "../core/memcg_policy.ts";
 import { parseMeminfoFields } from "../core/meminfo.ts";
 import {
   keepsVmstatCounter,
@@ -29,7 +28,7 @@ import {
 import { parsePressure } from "../core/pressure.ts";
 import { parseVmstat } from "../core/vmstat.ts";
 import { escapeControl } from "../core/text.ts";
-import { readKernelText } from "./procfs.ts";
+import { readKernelText, readMemoryCgroup } from "./procfs.ts";
 
 /** The time budget of each moment (README: measured in the thrash scenario). */
 export const POST_MORTEM_BUDGET_MS: Record<PostMortemMoment, number> = {
@@ -98,9 +97,6 @@ export function takePostMortem(
   };
 }
 
-const escapedOrNull = (text: string | null): string | null =>
-  text === null ? null : escapeControl(text);
-
 function topByMemory(
   machine: Machine,
   budgetMs: number,
@@ -144,7 +140,6 @@ function topByMemory(
     if (!status.ok) continue; // exited meanwhile
     const parsed = parseProcessStatus(status.value);
     const adj = readKernelText(`${machine.proc}/${pid}/oom_score_adj`);
-    const cgroup = readKernelText(`${machine.proc}/${pid}/cgroup`);
     const adjValue = adj.ok ? Number(adj.value.trim()) : Number.NaN;
     top.push({
       pid,
@@ -152,7 +147,7 @@ function topByMemory(
       rssKb: parsed.rssKb ?? 0,
       swapKb: parsed.swapKb,
       oomScoreAdj: Number.isInteger(adjValue) ? adjValue : null,
-      cgroup: cgroup.ok ? escapedOrNull(memoryCgroupOf(cgroup.value)) : null,
+      cgroup: readMemoryCgroup(machine.proc, pid),
     });
   }
   return top.sort((a, b) => b.rssKb - a.rssKb || a.pid - b.pid);

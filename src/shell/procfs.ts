@@ -13,8 +13,10 @@ import {
   type Reading,
   readingOf,
 } from "../core/errors.ts";
+import { memoryCgroupOf } from "../core/memcg_policy.ts";
 import { type Meminfo, parseMeminfo } from "../core/meminfo.ts";
 import { parsePressure, type Pressure } from "../core/pressure.ts";
+import { escapeControl } from "../core/text.ts";
 import { parseVmstat, type Vmstat } from "../core/vmstat.ts";
 import type { Machine } from "../core/machine.ts";
 import { readRegularFile } from "./safe_file.ts";
@@ -68,6 +70,16 @@ export function readBootId(machine: Machine): string {
 export function readKernelPanicTimeout(machine: Machine): number | null {
   const reading = read(machine.kernelPanic, (text) => Number(text.trim()));
   return reading.ok && Number.isFinite(reading.value) ? reading.value : null;
+}
+
+/**
+ * The memory cgroup of process `pid` (core/memcg_policy.ts, memoryCgroupOf),
+ * escaped for a log line, or null when it cannot be read or told.
+ */
+export function readMemoryCgroup(proc: string, pid: number): string | null {
+  const reading = readKernelText(`${proc}/${pid}/cgroup`);
+  const memcg = reading.ok ? memoryCgroupOf(reading.value) : null;
+  return memcg === null ? null : escapeControl(memcg);
 }
 
 /** A field of `/proc/<pid>/status` in bytes (`VmLck`, `VmRSS`), or null. */

@@ -122,10 +122,15 @@ export class Runner {
     try {
       for (const source of this.#parts.sources) source.beforeRead?.(revents);
     } catch (error) {
-      this.#parts.log.error(
-        `internal error: ${error instanceof Error ? error.stack : error}`,
-      );
+      this.#internalError(error);
     }
+  }
+
+  /** A bug met on a wake: said with its stack; the daemon goes on. */
+  #internalError(error: unknown): void {
+    this.#parts.log.error(
+      `internal error: ${error instanceof Error ? error.stack : error}`,
+    );
   }
 
   /** One wake at `now`, after {@link first}; `revents` says which descriptors were ready. */
@@ -150,9 +155,7 @@ export class Runner {
         this.checkFlagDirectory(false);
       }
     } catch (error) {
-      log.error(
-        `internal error: ${error instanceof Error ? error.stack : error}`,
-      );
+      this.#internalError(error);
     }
     this.#parts.watchdogDevice.wake(
       now,

@@ -7,7 +7,11 @@ import assert from "node:assert/strict";
 import { readVmstat } from "../../src/shell/procfs.ts";
 import { describeMachine } from "../../src/core/machine.ts";
 import { parseStatus } from "../../src/core/status.ts";
-import { waitFor, withScenario } from "../helpers/daemon.ts";
+import {
+  type DaemonProcess,
+  waitFor,
+  withScenario,
+} from "../helpers/daemon.ts";
 import { MEMCG, type MemoryCgroup } from "../helpers/memcg.ts";
 import { commandsNeed, privilegedTest, ROOT } from "../helpers/privilege.ts";
 import { TRACEPOINT } from "../helpers/tracing.ts";
@@ -191,15 +195,35 @@ privilegedTest(
     }),
 );
 
+/**
+ * A daemon on an 8 MiB config file with a heartbeat of a minute: a wake
+ * within seconds is a signal's.
+ */
+async function startWithConfig(
+  start: (args: string[]) => DaemonProcess,
+  dir: string,
+): Promise<{ config: string; daemon: DaemonProcess }> {
+  const config = `${dir}/oomwatch.conf`;
+  await Deno.writeTextFile(config, "vm.oom_ext.bufsize = 8\n");
+  return { config, daemon: start(["--config", config, "--heartbeat", "60"]) };
+}
+
+/** SIGTERM: the daemon exits 0 within 3 s. Resolves to its log. */
+async function stopsAtOnce(daemon: DaemonProcess): Promise<string> {
+  const asked = performance.now();
+  const { status, log } = await daemon.stop();
+  const tookMs = performance.now() - asked;
+  assert.equal(status.code, 0, log);
+  assert.ok(tookMs < 3_000, `stopped ${tookMs.toFixed(0)} ms after SIGTERM`);
+  return log;
+}
+
 privilegedTest(
   "waiting on its own thread (the tracepoint wakes it), the daemon still takes SIGHUP and SIGTERM within moments, not at its next heartbeat",
   [ROOT, TRACEPOINT],
   () =>
     withScenario(null, async ({ start, dir }) => {
-      const config = `${dir}/oomwatch.conf`;
-      await Deno.writeTextFile(config, "vm.oom_ext.bufsize = 8\n");
-      // A heartbeat of a minute: a wake within seconds is the signal's.
-      const daemon = start(["--config", config, "--heartbeat", "60"]);
+      const { config, daemon } = await startWithConfig(start, dir);
       await daemon.waitForLocked(8);
       await daemon.waitForLog(/waiting on the kernel's oom:mark_victim/);
       for (const mib of [16, 8, 16]) {
@@ -207,14 +231,7 @@ privilegedTest(
         Deno.kill(daemon.pid, "SIGHUP");
         await daemon.waitForLocked(mib, 3_000);
       }
-      const asked = performance.now();
-      const { status, log } = await daemon.stop();
-      const tookMs = performance.now() - asked;
-      assert.equal(status.code, 0, log);
-      assert.ok(
-        tookMs < 3_000,
-        `stopped ${tookMs.toFixed(0)} ms after SIGTERM`,
-      );
+      const log = await stopsAtOnce(daemon);
       assert.equal((log.match(/configuration reloaded/g) ?? []).length, 3);
     }),
 );
@@ -224,9 +241,7 @@ privilegedTest(
   [ROOT, TRACEPOINT],
   () =>
     withScenario(null, async ({ start, dir }) => {
-      const config = `${dir}/oomwatch.conf`;
-      await Deno.writeTextFile(config, "vm.oom_ext.bufsize = 8\n");
-      const daemon = start(["--config", config, "--heartbeat", "60"]);
+      const { config, daemon } = await startWithConfig(start, dir);
       // The reserve is taken before the sources open and the code warms
       // up: a signal now comes while the start-up's JavaScript runs.
       await waitFor(
@@ -239,13 +254,6 @@ privilegedTest(
       Deno.kill(daemon.pid, "SIGHUP");
       await daemon.waitForLocked(16, 3_000);
       assert.match(daemon.log, /started \(pid/);
-      const asked = performance.now();
-      const { status, log } = await daemon.stop();
-      const tookMs = performance.now() - asked;
-      assert.equal(status.code, 0, log);
-      assert.ok(
-        tookMs < 3_000,
-        `stopped ${tookMs.toFixed(0)} ms after SIGTERM`,
-      );
+      await stopsAtOnce(daemon);
     }),
 );

@@ -26,10 +26,8 @@ import type { OomScope } from "../../core/kernel_log.ts";
 import { scopeOfCallchain } from "../../core/kernel_symbols.ts";
 import type { Machine } from "../../core/machine.ts";
 import type { PerfRecord } from "../../core/tracepoint.ts";
-import { memoryCgroupOf } from "../../core/memcg_policy.ts";
-import { escapeControl } from "../../core/text.ts";
 import type { Victim } from "../../core/witnesses.ts";
-import { readKernelText } from "../procfs.ts";
+import { readMemoryCgroup } from "../procfs.ts";
 import type { Logger } from "../log.ts";
 import { TracepointReader, TracepointRefused } from "../tracepoint_reader.ts";
 import type { Observation, PollRequest, Source, Wake } from "./source.ts";
@@ -157,11 +155,9 @@ export class TracepointSource implements Source {
   #memcgOf(pid: number): string | null {
     const known = this.#memcgs.get(pid);
     if (known !== undefined) return known;
-    const reading = readKernelText(`${this.#proc}/${pid}/cgroup`);
-    const memcg = reading.ok ? memoryCgroupOf(reading.value) : null;
-    const shown = memcg === null ? null : escapeControl(memcg);
-    this.#memcgs.set(pid, shown);
-    return shown;
+    const memcg = readMemoryCgroup(this.#proc, pid);
+    this.#memcgs.set(pid, memcg);
+    return memcg;
   }
 
   describe(): string | null {
