@@ -217,7 +217,9 @@ for (
       withScenario(CGROUP_LIMIT, async ({ start, cgroup, flag }) => {
         const from = `\\(from the ${source}\\)`;
         const quiet = start(["--bufsize", "8", ...args]);
-        await quiet.waitForLocked(8);
+        // Its sources open after the reserve is locked: a kill before
+        // then is not the tracepoint's.
+        await quiet.waitForLog(/started \(pid/);
         assert.equal(
           (await namedHog(cgroup, "\x1b[31mred")).signal,
           "SIGKILL",
@@ -239,7 +241,7 @@ for (
           "60",
           ...args,
         ]);
-        await daemon.waitForLocked(8);
+        await daemon.waitForLog(/started \(pid/);
         assert.equal((await namedHog(cgroup, "ev\nil")).signal, "SIGKILL");
         const line = await daemon.waitForLog(
           new RegExp(
