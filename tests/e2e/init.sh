@@ -30,7 +30,9 @@ hog() { awk 'BEGIN { s = "x"; while (1) s = s s }'; }
 
 # A persisting OOM: 256 MiB pinned in tmpfs (no swap: it cannot be
 # reclaimed, and the OOM killer never picks it) leave the recurring hog
-# little to fill, so it is killed every second or so even on a loaded host.
+# little to fill: killed every 0.9-1.0 s on one host, 3.4-3.9 s on a slower
+# one (AMD EPYC under TCG), where the judge asks only that the OOM state
+# held at gracetime (tests/e2e/run.ts).
 # Without the pin each refill of the whole guest took 4-7 s, longer than a
 # kill keeps the OOM state present (3 s).
 pin_memory() {
