@@ -316,8 +316,9 @@ async function judge(result: Boot, onDisk: boolean): Promise<Verdict> {
       // that close all along: the release gives the hog 32 MiB more to fill,
       // and on a slower host (AMD EPYC, TCG) the gap after it was 3.4-3.9 s
       // (0.9-1.0 s elsewhere); a state that lapsed and came back within the
-      // episode is still one episode, and one absent at gracetime would put
-      // the action at the next kill, which the ± 2 s check below catches.
+      // episode is still one episode. One absent at gracetime puts the action
+      // at the next kill; the ± 2 s check below fails it only when that kill
+      // comes over 2 s late, and then this premise says why.
       const actionAt =
         kernelStamps(log, /^oomwatch: .*running panic action/)[0];
       const kills = kernelStamps(log, /^Out of memory: Killed process/)
