@@ -318,7 +318,7 @@ async function judge(result: Boot, onDisk: boolean): Promise<Verdict> {
       // (0.9-1.0 s elsewhere); a state that lapsed and came back within the
       // episode is still one episode. One absent at gracetime puts the action
       // at the next kill; the ± 2 s check below fails it only when that kill
-      // comes over 2 s late, and then this premise says why.
+      // comes over 2 s late, and its message gives the widest gap, the why.
       const actionAt =
         kernelStamps(log, /^oomwatch: .*running panic action/)[0];
       const kills = kernelStamps(log, /^Out of memory: Killed process/)
@@ -339,7 +339,9 @@ async function judge(result: Boot, onDisk: boolean): Promise<Verdict> {
           kills.length > 1 && lastGap <= SIGNAL_HOLD_MS / 1000,
         ],
         [
-          `the panic action ran ${GRACETIME} ± 2 s into the episode (guest clock)`,
+          `the panic action ran ${GRACETIME} ± 2 s into the episode (guest clock; widest gap between kills ${
+            widestGap.toFixed(1)
+          } s)`,
           elapsed !== null && Math.abs(elapsed - GRACETIME) <= 2,
         ],
         ["qemu exited by itself", result.exited],
