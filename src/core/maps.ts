@@ -16,6 +16,28 @@ export interface Mapping {
 }
 
 /**
+ * One line of a maps file (also the header line of each mapping in smaps),
+ * or null when it is not one (a truncated read, a field line of smaps).
+ *
+ * @example
+ * ```ts
+ * parseMapsLine("55d0c0000000-55d0c0001000 r-xp 00000000 fd:01 42 /usr/bin/deno")?.permissions; // "r-xp"
+ * ```
+ */
+export function parseMapsLine(line: string): Mapping | null {
+  const match =
+    /^([0-9a-f]+)-([0-9a-f]+) ([r-][w-][x-][ps]) [0-9a-f]+ [0-9a-f]+:[0-9a-f]+ \d+\s*(.*)$/
+      .exec(line);
+  if (!match) return null;
+  return {
+    start: BigInt(`0x${match[1]}`),
+    end: BigInt(`0x${match[2]}`),
+    permissions: match[3],
+    path: match[4],
+  };
+}
+
+/**
  * Parses the text of a maps file; malformed lines (a truncated read) are
  * skipped.
  *
@@ -27,16 +49,8 @@ export interface Mapping {
 export function parseMaps(text: string): Mapping[] {
   const mappings: Mapping[] = [];
   for (const line of text.split("\n")) {
-    const match =
-      /^([0-9a-f]+)-([0-9a-f]+) ([r-][w-][x-][ps]) [0-9a-f]+ [0-9a-f]+:[0-9a-f]+ \d+\s*(.*)$/
-        .exec(line);
-    if (!match) continue;
-    mappings.push({
-      start: BigInt(`0x${match[1]}`),
-      end: BigInt(`0x${match[2]}`),
-      permissions: match[3],
-      path: match[4],
-    });
+    const mapping = parseMapsLine(line);
+    if (mapping) mappings.push(mapping);
   }
   return mappings;
 }

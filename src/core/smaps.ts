@@ -1,10 +1,64 @@
 /**
  * Parser of `/proc/<pid>/smaps`: which mappings of a process hold locked
  * pages, so `oomwatch check` can see the reserve in the kernel's own
- * account of the daemon rather than trust its status file.
+ * account of the daemon rather than trust its status file; and which of the
+ * daemon's own mappings hold only pages it can drop at rest.
  *
  * @module
  */
+
+import { codeMappings, type Mapping, parseMapsLine } from "./maps.ts";
+
+/** One mapping of a process with the page counts smaps gives for it. */
+export interface SmapsMapping extends Mapping {
+  sizeBytes: number;
+  /** Resident bytes; null when the text ended before the field. */
+  rssBytes: number | null;
+  /**
+   * Bytes of private pages not (or no longer) backed by the mapped file:
+   * written copies, for a file mapping. Null when the text ended before
+   * the field.
+   */
+  anonymousBytes: number | null;
+  lockedBytes: number;
+}
+
+/**
+ * Parses the text of a smaps file: each mapping's header line (as in maps)
+ * and the fields oomwatch uses. A mapping cut by a truncated read keeps
+ * null for the fields it lacks.
+ *
+ * @example
+ * ```ts
+ * parseSmaps("7f00-7f10 r--p 00000000 fd:01 9 /usr/bin/deno\nRss: 64 kB\nAnonymous: 0 kB\n")[0].anonymousBytes; // 0
+ * ```
+ */
+export function parseSmaps(text: string): SmapsMapping[] {
+  const mappings: SmapsMapping[] = [];
+  let current: SmapsMapping | null = null;
+  for (const line of text.split("\n")) {
+    const header = parseMapsLine(line);
+    if (header) {
+      current = {
+        ...header,
+        sizeBytes: 0,
+        rssBytes: null,
+        anonymousBytes: null,
+        lockedBytes: 0,
+      };
+      mappings.push(current);
+      continue;
+    }
+    const field = /^(Size|Rss|Anonymous|Locked):\s+(\d+) kB$/.exec(line);
+    if (!field || !current) continue;
+    const bytes = Number(field[2]) * 1024;
+    if (field[1] === "Size") current.sizeBytes = bytes;
+    else if (field[1] === "Rss") current.rssBytes = bytes;
+    else if (field[1] === "Anonymous") current.anonymousBytes = bytes;
+    else current.lockedBytes = bytes;
+  }
+  return mappings;
+}
 
 /** One locked mapping of a process. */
 export interface LockedMapping {
@@ -24,23 +78,33 @@ export interface LockedMapping {
  * ```
  */
 export function parseLockedMappings(text: string): LockedMapping[] {
-  const mappings: LockedMapping[] = [];
-  let current: LockedMapping | null = null;
-  for (const line of text.split("\n")) {
-    const header = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
-    if (header) {
-      if (current && current.lockedBytes > 0) mappings.push(current);
-      current = { path: header[1], sizeBytes: 0, lockedBytes: 0 };
-      continue;
-    }
-    const field = /^(Size|Locked):\s+(\d+) kB$/.exec(line);
-    if (field && current) {
-      if (field[1] === "Size") current.sizeBytes = Number(field[2]) * 1024;
-      else current.lockedBytes = Number(field[2]) * 1024;
-    }
-  }
-  if (current && current.lockedBytes > 0) mappings.push(current);
-  return mappings;
+  return parseSmaps(text)
+    .filter((mapping) => mapping.lockedBytes > 0)
+    .map(({ path, sizeBytes, lockedBytes }) => ({
+      path,
+      sizeBytes,
+      lockedBytes,
+    }));
+}
+
+/**
+ * The mappings whose resident pages can be dropped and read back from
+ * their file on the next touch: read-only file-backed code and data
+ * (codeMappings) with pages resident and none of them private copies. A
+ * mapping the dynamic linker wrote into before making it read-only (RELRO:
+ * relocated pointers, `r--p` afterwards) holds such copies — dropping them
+ * would lose the relocations — and so does any page written through a
+ * debugger; smaps counts them as `Anonymous`, and a mapping with any, or
+ * whose count the text lacks, is left alone.
+ */
+export function sheddableMappings(
+  mappings: readonly SmapsMapping[],
+): SmapsMapping[] {
+  const code = new Set(codeMappings(mappings));
+  return mappings.filter((mapping) =>
+    code.has(mapping) && mapping.anonymousBytes === 0 &&
+    mapping.rssBytes !== null && mapping.rssBytes > 0
+  );
 }
 
 /** Whether a reserve of `bytes` shows as a locked anonymous mapping. */

@@ -12,8 +12,9 @@ import {
 } from "../../ffi/libc.ts";
 import { describeError } from "../core/errors.ts";
 import { codeMappings, type Mapping, parseMaps } from "../core/maps.ts";
+import { parseSmaps, sheddableMappings } from "../core/smaps.ts";
 import type { Logger } from "./log.ts";
-import { readKernelText } from "./procfs.ts";
+import { readKernelText, SMAPS_MAX_BYTES } from "./procfs.ts";
 import { appendRecord } from "./safe_file.ts";
 
 export const OOM_SCORE_ADJ_MIN = -1000;
@@ -80,17 +81,19 @@ export function lockOwnCode(log: Logger, proc = "/proc"): number {
 }
 
 /**
- * Gives back what the daemon no longer uses: the program text touched only
- * while starting (module loading, FFI set-up: ~10 MB) or during an episode
- * just ended (its code paths: ~5 MB), and glibc's free heap pages
- * (malloc_trim; the Rust side of Deno allocates through it: ~3 MB after
- * an episode, measured here). Text pages are clean file pages the kernel
- * re-reads on a touch, so what the daemon runs next faults back in and its
- * resident code stays its working set; `--lock-code` pins that instead, and
- * then the text is left alone (`codeLocked`). Only executable (`r-xp`)
- * mappings are dropped: program text is never written, while the read-only
- * `r--p` segments hold relocated data that must stay. Returns the number of
- * mappings trimmed.
+ * Gives back what the daemon no longer uses: the program text and read-only
+ * data touched only while starting (module loading, FFI set-up, V8's start-up
+ * snapshot; ~10 MB of text and ~4 MB of data, the latter measured against a
+ * bare Deno at rest) or during an episode just ended (its code paths: ~5
+ * MB), and glibc's free heap pages (malloc_trim; the Rust side of Deno
+ * allocates through it: ~3 MB after an episode, measured here). These are
+ * clean file pages the kernel re-reads on a touch, so what the daemon runs
+ * next faults back in and its resident code stays its working set;
+ * `--lock-code` pins that instead, and then they are left alone
+ * (`codeLocked`). Which mappings: smaps decides (sheddableMappings) — never
+ * one holding a page written since it was mapped, such as the relocated
+ * pointers of a RELRO segment, which only the file's copy would replace.
+ * Returns the number of mappings trimmed.
  */
 export function shedIdleMemory(proc = "/proc", codeLocked = false): number {
   trimMallocHeap();
@@ -98,9 +101,10 @@ export function shedIdleMemory(proc = "/proc", codeLocked = false): number {
 }
 
 function dropCodePages(proc: string): number {
+  const smaps = readKernelText(`${proc}/self/smaps`, SMAPS_MAX_BYTES);
+  if (!smaps.ok) return 0;
   let trimmed = 0;
-  for (const mapping of ownCodeMappings(proc)) {
-    if (mapping.permissions !== "r-xp") continue;
+  for (const mapping of sheddableMappings(parseSmaps(smaps.value))) {
     try {
       dropMappedPages(mapping.start, mapping.end - mapping.start);
       trimmed += 1;

@@ -37,7 +37,12 @@ import {
 import { basename, dirname } from "../../src/core/paths.ts";
 import { parsePressure, StallMeter } from "../../src/core/pressure.ts";
 import { PROBLEM_IDS } from "../../src/core/problems.ts";
-import { parseLockedMappings, reserveIsLocked } from "../../src/core/smaps.ts";
+import {
+  parseLockedMappings,
+  parseSmaps,
+  reserveIsLocked,
+  sheddableMappings,
+} from "../../src/core/smaps.ts";
 import {
   type DaemonStatus,
   KILL_SOURCES,
@@ -479,7 +484,8 @@ const maps: FuzzTarget = {
 
 const smaps: FuzzTarget = {
   name: "smaps",
-  claim: "parseLockedMappings() never throws on any smaps text",
+  claim:
+    "parseLockedMappings(), parseSmaps() and sheddableMappings() never throw on any smaps text, and never offer a mapping with written pages to drop",
   weight: 0.5,
   generate(rng: Rng): FuzzCase {
     const text = fileText(rng, () => SMAPS.split("\n").slice(0, 120));
@@ -500,6 +506,21 @@ const smaps: FuzzTarget = {
           () => reserveIsLocked(outcome.value, rng.int(0, 1 << 30)),
           nothing,
         );
+        const all = expectOnly("parseSmaps", () => parseSmaps(text), nothing);
+        if (!all.ok) return;
+        const sheddable = expectOnly(
+          "sheddableMappings",
+          () => sheddableMappings(all.value),
+          nothing,
+        );
+        if (!sheddable.ok) return;
+        for (const mapping of sheddable.value) {
+          check(
+            mapping.anonymousBytes === 0 && mapping.path.startsWith("/") &&
+              !mapping.permissions.includes("w"),
+            "a mapping with written or writable pages offered to drop",
+          );
+        }
       },
     };
   },
