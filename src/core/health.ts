@@ -7,6 +7,7 @@
  */
 
 import type { DaemonStatus } from "./status.ts";
+import { escapeControl } from "./text.ts";
 import { formatMiB } from "./units.ts";
 
 /** A crash flag found on disk: at the configured path or kept aside. */
@@ -67,14 +68,16 @@ export function judgeHealth(facts: HealthFacts): HealthVerdict {
     if (flag.unreadable !== undefined) {
       findings.push({
         code: WARNING,
-        text:
-          `${flag.unreadable}: not a crash flag; remove it so the flag can be written`,
+        text: `${
+          escapeControl(flag.unreadable)
+        }: not a crash flag; remove it so the flag can be written`,
       });
     } else if (flag.bootId !== facts.currentBootId) {
       findings.push({
         code: CRITICAL,
-        text: `crash flag ${flag.path} is from boot ${
-          flag.bootId || "unknown"
+        // The boot id is the file's text: shown escaped, whoever wrote it.
+        text: `crash flag ${escapeControl(flag.path)} is from boot ${
+          escapeControl(flag.bootId) || "unknown"
         }: the machine went down during an OOM episode (once looked at: oomwatch ack)`,
       });
     } else if (

@@ -37,17 +37,29 @@ import {
   syncDirectory,
   writeFileAtomic,
 } from "./safe_file.ts";
-import { writableByOthers } from "./directories.ts";
+import { unsafeDirectory, writableByOthers } from "./directories.ts";
 
 /** A flag read from disk, or why it could not be. */
 export type FoundFlag =
   | { path: string; flag: Partial<CrashFlag>; text: string }
   | { path: string; unreadable: string };
 
+/**
+ * Who may have written a crash flag: root, or the user oomwatch runs as. A
+ * flag is a claim that the machine went down in an OOM episode, and three
+ * of them make the reboot-loop guard suppress the panic action: in a
+ * directory others can create files in (a sticky one too) a file by anyone
+ * else, or a hard link to a real flag, must not count.
+ */
+function flagWriters(): number[] {
+  const uid = Deno.uid();
+  return uid === null || uid === 0 ? [0] : [0, uid];
+}
+
 /** Reads the flag at `path`; null when nothing is there. */
 export function readFlag(path: string): FoundFlag | null {
   try {
-    const text = readRegularFile(path);
+    const text = readRegularFile(path, { trustedOwners: flagWriters() });
     return { path, flag: parseCrashFlag(text), text };
   } catch (error) {
     if (isNotFound(error)) return null;
@@ -128,11 +140,20 @@ export class CrashFlagFile {
    * directory others could replace it in is warned about.
    */
   reportAtStart(): void {
-    const open = writableByOthers(dirname(this.path));
+    // The directory itself may be sticky (another user can add names there,
+    // not rename root's); the ones above it must not let anyone swap it.
+    const directory = dirname(this.path);
+    const parent = dirname(directory);
+    let open = writableByOthers(directory);
+    try {
+      open ??= parent === directory ? null : unsafeDirectory(parent);
+    } catch {
+      // unreadable above: the write itself will say what fails
+    }
     if (open !== null) {
       this.#log.warn(
-        `the crash flag's directory ${open}: another user could replace or remove the flag; ` +
-          "choose a directory only root can write (or make it sticky, chmod +t)",
+        `the crash flag's directory ${directory} is not safe: ${open}: another user could replace or remove the flag; ` +
+          "choose a directory only root can write (or make it sticky, chmod +t) below directories only root can write",
       );
     }
     for (const found of findFlags(this.path)) {
@@ -269,6 +290,15 @@ export function removeAcknowledged(path: string): void {
   if (present === null) return;
   if (present.type !== S_IF.REG) {
     throw new Error(`${path} is not a regular file; left alone`);
+  }
+  if (!flagWriters().includes(present.uid) || present.nlink !== 1) {
+    throw new Error(
+      `${path} is ${
+        present.nlink !== 1
+          ? `a file with ${present.nlink} hard links`
+          : `owned by uid ${present.uid}`
+      }: not a flag oomwatch wrote; left alone (remove it by hand if it should go)`,
+    );
   }
   unlinkPath(path);
   syncDirectory(dirname(path));

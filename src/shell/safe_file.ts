@@ -93,6 +93,14 @@ export interface ReadOptions {
   maxBytes?: number;
   /** Follow a symlink at the path (a config file may be one); default false. */
   followSymlink?: boolean;
+  /**
+   * Refuse a file not owned by one of these uids, or with more than one
+   * link: a file whose content decides something (a crash flag counted by
+   * the reboot-loop guard) must be one oomwatch could have written, not
+   * one another user created, or hard-linked, in a directory they can
+   * write.
+   */
+  trustedOwners?: readonly number[];
 }
 
 let decoder: TextDecoder | null = null;
@@ -103,6 +111,7 @@ function openChecked(
   follow: boolean,
   allowed: readonly number[],
   mode = 0,
+  trustedOwners?: readonly number[],
 ): number {
   let fd: number;
   try {
@@ -126,6 +135,20 @@ function openChecked(
     throw new FileRefused(
       path,
       `is ${describeFileType(info.type)}, not a regular file`,
+    );
+  }
+  if (
+    trustedOwners !== undefined &&
+    (!trustedOwners.includes(info.uid) || info.nlink !== 1)
+  ) {
+    closeFd(fd);
+    throw new FileRefused(
+      path,
+      info.nlink !== 1
+        ? `has ${info.nlink} hard links, so it is not a file oomwatch wrote`
+        : `is owned by uid ${info.uid}, not by ${
+          trustedOwners.map((uid) => `uid ${uid}`).join(" or ")
+        }, so it is not a file oomwatch wrote`,
     );
   }
   return fd;
@@ -201,9 +224,17 @@ function readChunks(
  */
 export function readRegularFile(
   path: string,
-  { maxBytes = DEFAULT_MAX_BYTES, followSymlink = false }: ReadOptions = {},
+  { maxBytes = DEFAULT_MAX_BYTES, followSymlink = false, trustedOwners }:
+    ReadOptions = {},
 ): string {
-  const fd = openChecked(path, O.RDONLY, followSymlink, [S_IF.REG]);
+  const fd = openChecked(
+    path,
+    O.RDONLY,
+    followSymlink,
+    [S_IF.REG],
+    0,
+    trustedOwners,
+  );
   try {
     decoder ??= new TextDecoder();
     return decoder.decode(readAll(fd, path, maxBytes));

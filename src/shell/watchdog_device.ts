@@ -110,7 +110,10 @@ export class WatchdogDevice {
   ): WatchdogDevice {
     let fd: number;
     try {
-      fd = openPath(path, O.WRONLY | O.NOFOLLOW | O.NOCTTY);
+      // O_NONBLOCK: a FIFO planted at the path would otherwise block the
+      // open until someone reads it (start-up hung, the lock held); the
+      // watchdog core (drivers/watchdog/watchdog_dev.c) ignores the flag.
+      fd = openPath(path, O.WRONLY | O.NOFOLLOW | O.NOCTTY | O.NONBLOCK);
     } catch (error) {
       const code = error instanceof LibcError ? error.code : "";
       const fix = code === "EBUSY"
@@ -119,6 +122,8 @@ export class WatchdogDevice {
         ? "no such device: load a driver (modprobe softdog, or the board's) or correct the path"
         : code === "ELOOP"
         ? "it is a symbolic link, which oomwatch does not follow: give the device itself"
+        : code === "ENXIO"
+        ? "nothing behind it (a FIFO without a reader, or a device without its driver): give the watchdog device itself, /dev/watchdog0"
         : "it needs root";
       throw new WatchdogRefused(
         `cannot open the watchdog device ${path} (${

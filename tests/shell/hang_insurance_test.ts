@@ -15,6 +15,7 @@ import { parsePostMortem } from "../../src/core/post_mortem.ts";
 import { parseStatus } from "../../src/core/status.ts";
 import { waitFor, withScenario } from "../helpers/daemon.ts";
 import { MEMCG } from "../helpers/memcg.ts";
+import { asNobody, SETPRIV, stickyDirectory } from "../helpers/nobody.ts";
 import { privilegedTest, ROOT } from "../helpers/privilege.ts";
 
 const MIB = 1024 * 1024;
@@ -164,6 +165,67 @@ privilegedTest(
 );
 
 privilegedTest(
+  "flags of earlier panics planted by nobody in a sticky directory anyone can write: not counted, the panic runs, check is not CRITICAL over them, ack leaves them",
+  [ROOT, MEMCG, SETPRIV],
+  () =>
+    withScenario(CGROUP_LIMIT, async ({ start, cgroup, dir, cli }) => {
+      Deno.chmodSync(dir, 0o755);
+      const open = stickyDirectory(dir, "open");
+      const flag = `${open}/flag`;
+      // A real flag of an earlier panic, kept aside by root: one panic.
+      const real = `${flag}.boot-${EARLIER_BOOT.slice(0, -1)}1`;
+      Deno.writeTextFileSync(real, earlierFlag(40, 1));
+      for (const [n, minutes] of [[2, 30], [3, 10]]) {
+        const planted = `${flag}.boot-${EARLIER_BOOT.slice(0, -1)}${n}`;
+        await asNobody(
+          `printf '%s' "$2" > "$1"`,
+          planted,
+          earlierFlag(minutes, n),
+        );
+        assert.equal(Deno.statSync(planted).uid, 65534);
+      }
+      const args = ["--crashflag-name", flag];
+      const before = await cli(["check", ...args]);
+      assert.doesNotMatch(
+        before.stdout,
+        /boot 0b8c3a6e-1111-2222-3333-44445555666[234]/,
+        before.stdout,
+      );
+      assert.match(
+        before.stdout,
+        /boot 0b8c3a6e-1111-2222-3333-44445555666[1]/,
+      );
+      assert.match(before.stdout, /owned by uid 65534, not by uid 0/);
+      const trigger = `${dir}/sysrq-trigger`;
+      Deno.writeTextFileSync(trigger, "");
+      const daemon = start(
+        ["--bufsize", "8", "--memcg-oom", "--gracetime", "1", ...args],
+        { env: { OOMWATCH_SYSRQ_TRIGGER: trigger } },
+      );
+      await daemon.waitForLocked(8);
+      await cgroup.killUntil(() => Deno.readTextFileSync(trigger) === "c");
+      assert.doesNotMatch(daemon.log, /suppressed/);
+      assert.match(daemon.log, /owned by uid 65534, not by uid 0/);
+      await daemon.kill();
+      const ack = await cli(["ack", ...args]);
+      assert.equal(ack.code, 1, ack.stdout + ack.stderr);
+      assert.match(
+        ack.stderr,
+        /owned by uid 65534: not a flag oomwatch wrote; left alone/,
+      );
+      assert.doesNotMatch(
+        ack.stderr,
+        /boot-0b8c3a6e-1111-2222-3333-444455556661/,
+      );
+      for (const n of [2, 3]) {
+        assert.ok(
+          Deno.statSync(`${flag}.boot-${EARLIER_BOOT.slice(0, -1)}${n}`).isFile,
+        );
+      }
+    }),
+);
+
+privilegedTest(
   "status shows the post-mortem of the last crash kept from an earlier boot, and --json gives it whole",
   [ROOT],
   () =>
@@ -214,12 +276,17 @@ privilegedTest(
 );
 
 privilegedTest(
-  "a watchdog device that is none (/dev/null), a regular file or a symlink is refused with the reason; the daemon goes on and check says WARNING",
+  "a watchdog device that is none (/dev/null), a regular file, a symlink or a FIFO is refused with the reason, never waited on; the daemon goes on and check says WARNING",
   [ROOT],
   () =>
     withScenario(null, async ({ start, dir, cli }) => {
       Deno.writeTextFileSync(`${dir}/plain`, "");
       Deno.symlinkSync("/dev/null", `${dir}/link`);
+      // Opened for writing without a reader, a FIFO blocked the open (and
+      // start-up with it) until O_NONBLOCK.
+      const fifo = await new Deno.Command("mkfifo", { args: [`${dir}/fifo`] })
+        .output();
+      assert.ok(fifo.success);
       for (
         const [device, reason] of [
           [
@@ -228,6 +295,7 @@ privilegedTest(
           ],
           [`${dir}/plain`, /is not a character device/],
           [`${dir}/link`, /symbolic link, which oomwatch does not follow/],
+          [`${dir}/fifo`, /ENXIO.*a FIFO without a reader/],
         ] as const
       ) {
         const daemon = start(["--bufsize", "0", "--watchdog-device", device]);
