@@ -17,6 +17,7 @@ import { parseConfigFile } from "../core/config_file.ts";
 import { describeError, UsageError } from "../core/errors.ts";
 import type { Machine } from "../core/machine.ts";
 import { dirname } from "../core/paths.ts";
+import { unsafeDirectory } from "./directories.ts";
 import { readMeminfo } from "./procfs.ts";
 import { isNotFound, readRegularFile, statLink } from "./safe_file.ts";
 import { S_IF, statPath } from "../../ffi/libc.ts";
@@ -61,6 +62,21 @@ export function readConfig(
   return { config: mergeConfig(fileLayer, flags), sources: sources.join(", ") };
 }
 
+/**
+ * Why a directory to write in is not there: missing, something else, or
+ * what lstat(2) says of it (ENOTDIR for a path through a file, EACCES,
+ * ENAMETOOLONG) — all bad input, never a crash.
+ */
+function describeMissingDirectory(directory: string): string {
+  try {
+    return statLink(directory) === null
+      ? "does not exist"
+      : "is not a directory";
+  } catch (error) {
+    return `cannot be looked at (${describeError(error)})`;
+  }
+}
+
 function isDirectory(path: string): boolean {
   try {
     return statPath(path, true).type === S_IF.DIR;
@@ -100,13 +116,32 @@ export function loadDaemonConfig(
   for (const [name, path, fix] of directories) {
     const directory = dirname(path);
     if (!isDirectory(directory)) {
-      const what = statLink(directory) === null
-        ? "does not exist"
-        : "is not a directory";
+      const what = describeMissingDirectory(directory);
       throw new UsageError(
         `invalid value '${path}' for ${name}: directory ${directory} ${what}; ${fix}`,
       );
     }
+  }
+  // The metrics file is rewritten every heartbeat by a rename in its
+  // directory, found by name each time: whoever can write that directory or
+  // one above it (without the sticky bit) could swap it for a symlink and
+  // have root create and replace files in any directory. node_exporter only
+  // reads the textfile directory, so it can be root's.
+  let metricsDirectory: string | null = null;
+  try {
+    metricsDirectory = config.metricsFile === ""
+      ? null
+      : unsafeDirectory(dirname(config.metricsFile));
+  } catch (error) {
+    metricsDirectory = `a directory above it cannot be looked at (${
+      describeError(error)
+    })`;
+  }
+  if (metricsDirectory !== null) {
+    throw new UsageError(
+      `invalid value '${config.metricsFile}' for metrics_file: ${metricsDirectory}, so another user could make root write the file elsewhere. ` +
+        `node_exporter only reads it: make the directory root's and not writable by others (chown root DIR; chmod go-w DIR, and so for the directories above it), or choose one that is`,
+    );
   }
   return config;
 }

@@ -97,6 +97,24 @@ const cases: Case[] = [
     names: [/crashflag_name/, /no\/such\/dir\/flag/, /does not exist/],
   },
   {
+    name: "a crash-flag path through a regular file (ENOTDIR)",
+    args: () => ["--crashflag-name", "/etc/passwd/x/oomflag"],
+    names: [
+      /crashflag_name/,
+      /directory \/etc\/passwd\/x cannot be looked at \(.*ENOTDIR/,
+    ],
+  },
+  {
+    name: "a metrics file in a directory anyone can write (/tmp)",
+    args: () => ["--metrics-file", "/tmp/oomwatch.prom"],
+    names: [
+      /metrics_file/,
+      /'\/tmp\/oomwatch\.prom'/,
+      /\/tmp \(mode 1777\) is writable by everyone/,
+      /chown root DIR; chmod go-w DIR/,
+    ],
+  },
+  {
     name: "an unknown panic action",
     args: () => ["--panic-action", "explode"],
     names: [/panic_action/, /'explode'/, /panic, reboot, poweroff, none/],
