@@ -102,6 +102,15 @@ export function reload(
       log,
       `crashflag_name cannot change during an episode (its flag is at ${old.crashflagName}); keeping it, reload again after the episode`,
     );
+    // Turned off mid-episode, the flag already written would stay on disk
+    // after the episode, and read as a crash at the next boot.
+    next = keep(
+      next,
+      old,
+      "crashflag",
+      log,
+      "crashflag cannot change during an episode (its flag is written and must be removed when the episode ends); keeping it, reload again after the episode",
+    );
   }
   if (next.bufsize !== old.bufsize && !busy) {
     next = resize(target, next, old, log);

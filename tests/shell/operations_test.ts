@@ -299,6 +299,49 @@ privilegedTest(
     }),
 );
 
+privilegedTest(
+  "a reload that turns the crash flag off during an episode keeps it on: the flag written goes when the episode ends",
+  [ROOT, MEMCG],
+  () =>
+    withScenario(48 * 1024 * 1024, async ({ start, dir, flag, cgroup }) => {
+      const config = `${dir}/oomwatch.conf`;
+      Deno.writeTextFileSync(
+        config,
+        "bufsize = 8\nmemcg_oom = 1\nresettime = 3\n",
+      );
+      const daemon = start(["--config", config]);
+      await daemon.waitForLocked(8);
+      await cgroup.killUntil(() => /OOM episode 1 started/.test(daemon.log));
+      await waitFor("the crash flag", () => {
+        try {
+          return Deno.statSync(flag).isFile;
+        } catch {
+          return undefined;
+        }
+      });
+      Deno.writeTextFileSync(
+        config,
+        "bufsize = 8\nmemcg_oom = 1\nresettime = 3\ncrashflag = 0\n",
+      );
+      Deno.kill(daemon.pid, "SIGHUP");
+      await daemon.waitForLog(
+        /crashflag cannot change during an episode .*keeping it/,
+      );
+      await daemon.waitForLocked(8, 15_000);
+      await waitFor("the flag removed at the re-arm", () => {
+        try {
+          Deno.statSync(flag);
+          return undefined;
+        } catch (error) {
+          return error instanceof Deno.errors.NotFound ? true : undefined;
+        }
+      }, 5_000);
+      // Reloaded again at rest, the change takes.
+      Deno.kill(daemon.pid, "SIGHUP");
+      await daemon.waitForLog(/configuration reloaded: .*crashflag=0/);
+    }),
+);
+
 /** overlayfs, to give one process an /etc of its own without touching the real one. */
 const OVERLAY: Need = {
   name: "overlayfs",
