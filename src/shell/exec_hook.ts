@@ -6,10 +6,60 @@
  * @module
  */
 
+import { escapeControl } from "../core/text.ts";
 import type { Logger } from "./log.ts";
 
 /** How long an --exec-on-oom command may run. */
 export const EXEC_TIMEOUT_MS = 60_000;
+
+/** How much of a command's stderr is kept for the log line. */
+const OUTPUT_MAX_BYTES = 2000;
+
+/**
+ * How long after the command's exit its stderr may still be read: a child
+ * it left in the background can hold the pipe open for good.
+ */
+const OUTPUT_GRACE_MS = 1_000;
+
+/**
+ * The first `max` bytes a command writes to `stream`; the rest is not read
+ * (the pipe is closed, so a writer gets EPIPE): whatever a hook prints, the
+ * daemon keeps no more than this, during an OOM episode of all times.
+ */
+class OutputStart {
+  readonly #chunks: Uint8Array[] = [];
+  #bytes = 0;
+  readonly done: Promise<void>;
+
+  constructor(stream: ReadableStream<Uint8Array>, max: number) {
+    this.done = (async () => {
+      const reader = stream.getReader();
+      try {
+        while (this.#bytes < max) {
+          const { value, done } = await reader.read();
+          if (done) return;
+          const take = value.subarray(0, max - this.#bytes);
+          this.#chunks.push(take);
+          this.#bytes += take.length;
+        }
+        await reader.cancel();
+      } catch {
+        // the pipe broke: what was read is what there is
+      }
+    })();
+  }
+
+  /** What was read so far, decoded (a cut character becomes U+FFFD). */
+  text(): string {
+    const all = new Uint8Array(this.#bytes);
+    let at = 0;
+    for (const chunk of this.#chunks) {
+      all.set(chunk, at);
+      at += chunk.length;
+    }
+    return new TextDecoder().decode(all);
+  }
+}
 
 let running = 0;
 
@@ -51,11 +101,19 @@ export function runExecOnOom(
       // exited meanwhile
     }
   }, EXEC_TIMEOUT_MS);
-  const stderr = new Response(child.stderr).text();
+  const stderr = new OutputStart(child.stderr, OUTPUT_MAX_BYTES);
   void child.status.then(async (status) => {
     running -= 1;
     clearTimeout(timer);
-    const output = (await stderr).trim().slice(0, 2000);
+    let grace: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      stderr.done,
+      new Promise((resolve) => grace = setTimeout(resolve, OUTPUT_GRACE_MS)),
+    ]);
+    clearTimeout(grace);
+    // A command's output is anyone's text: one log line, control bytes
+    // escaped (a newline would forge a journal record of its own).
+    const output = escapeControl(stderr.text().trim());
     if (status.success) {
       log.info(`'${command}' finished`);
     } else {
