@@ -40,7 +40,12 @@ const mounted = new Map<string, number>();
 /** Whether `directory` is already an oomwatch-reserve tmpfs (a restart). */
 function isReserveMount(directory: string): boolean {
   try {
-    return readRegularFile("/proc/self/mountinfo").split("\n").some((line) => {
+    // ~150 bytes a mount: the default 1 MiB cap is ~7000 mounts, which a
+    // container host can pass; past it this would mount the tmpfs again.
+    const text = readRegularFile("/proc/self/mountinfo", {
+      maxBytes: 16 * MIB,
+    });
+    return text.split("\n").some((line) => {
       const [mount, rest] = line.split(" - ");
       return mount?.split(" ")[4] === directory &&
         rest?.startsWith(`tmpfs ${SOURCE} `);

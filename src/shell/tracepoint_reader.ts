@@ -193,16 +193,20 @@ export class TracepointReader {
   drain(): PerfRecord[] {
     const records: PerfRecord[] = [];
     for (const ring of this.#rings) {
-      // x86 is TSO: the data loads below are not reordered before this load
-      // of data_head, nor the data_tail store before them (JavaScript has no
-      // barriers to offer; other architectures would need them).
-      const head = ring.control[128];
+      // The kernel publishes data_head after the data (smp_store_release,
+      // kernel/events/ring_buffer.c) and reuses the space once data_tail
+      // passes it: data_head is loaded before the data, data_tail stored
+      // after the copy. Atomics ask for that order (sequentially consistent),
+      // which the perf_event_open(2) ABI needs on every architecture (x86's TSO
+      // gives it to plain loads too; arm64's does not).
+      const head = Atomics.load(ring.control, 128);
       const tail = ring.control[129];
       if (head === tail) continue;
       const size = BigInt(ring.data.length);
       const length = Number(head - tail);
       if (length < 0 || length > ring.data.length) {
-        ring.control[129] = head; // a ring we cannot make sense of: skip it all
+        // a ring we cannot make sense of: skip it all
+        Atomics.store(ring.control, 129, head);
         continue;
       }
       const start = Number(tail % size);
@@ -212,7 +216,7 @@ export class TracepointReader {
       if (first < length) {
         bytes.set(ring.data.subarray(0, length - first), first);
       }
-      ring.control[129] = head;
+      Atomics.store(ring.control, 129, head);
       records.push(...parseRingRecords(bytes, this.#layout));
     }
     return records;
