@@ -20,6 +20,12 @@ export interface SmapsMapping extends Mapping {
    * the field.
    */
   anonymousBytes: number | null;
+  /**
+   * Bytes of such copies swapped out: smaps counts a written page that went
+   * to swap (or zram) here and no longer under Anonymous. Null when the text
+   * ended before the field.
+   */
+  swapBytes: number | null;
   lockedBytes: number;
 }
 
@@ -44,17 +50,19 @@ export function parseSmaps(text: string): SmapsMapping[] {
         sizeBytes: 0,
         rssBytes: null,
         anonymousBytes: null,
+        swapBytes: null,
         lockedBytes: 0,
       };
       mappings.push(current);
       continue;
     }
-    const field = /^(Size|Rss|Anonymous|Locked):\s+(\d+) kB$/.exec(line);
+    const field = /^(Size|Rss|Anonymous|Swap|Locked):\s+(\d+) kB$/.exec(line);
     if (!field || !current) continue;
     const bytes = Number(field[2]) * 1024;
     if (field[1] === "Size") current.sizeBytes = bytes;
     else if (field[1] === "Rss") current.rssBytes = bytes;
     else if (field[1] === "Anonymous") current.anonymousBytes = bytes;
+    else if (field[1] === "Swap") current.swapBytes = bytes;
     else current.lockedBytes = bytes;
   }
   return mappings;
@@ -94,8 +102,9 @@ export function parseLockedMappings(text: string): LockedMapping[] {
  * mapping the dynamic linker wrote into before making it read-only (RELRO:
  * relocated pointers, `r--p` afterwards) holds such copies — dropping them
  * would lose the relocations — and so does any page written through a
- * debugger; smaps counts them as `Anonymous`, and a mapping with any, or
- * whose count the text lacks, is left alone.
+ * debugger; smaps counts them as `Anonymous`, or as `Swap` once swapped
+ * out (dropping a swapped copy frees it too), and a mapping with any of
+ * either, or whose counts the text lacks, is left alone.
  */
 export function sheddableMappings(
   mappings: readonly SmapsMapping[],
@@ -103,6 +112,7 @@ export function sheddableMappings(
   const code = new Set(codeMappings(mappings));
   return mappings.filter((mapping) =>
     code.has(mapping) && mapping.anonymousBytes === 0 &&
+    mapping.swapBytes === 0 &&
     mapping.rssBytes !== null && mapping.rssBytes > 0
   );
 }

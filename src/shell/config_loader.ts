@@ -131,7 +131,9 @@ export function loadDaemonConfig(
   try {
     metricsDirectory = config.metricsFile === ""
       ? null
-      : unsafeDirectory(dirname(config.metricsFile));
+      // The real path: a symlink on the way would hide the directories
+      // that decide from a walk of the path as written.
+      : unsafeDirectory(Deno.realPathSync(dirname(config.metricsFile)));
   } catch (error) {
     metricsDirectory = `a directory above it cannot be looked at (${
       describeError(error)

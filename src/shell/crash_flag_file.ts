@@ -143,10 +143,9 @@ export class CrashFlagFile {
     // The directory itself may be sticky (another user can add names there,
     // not rename root's); the ones above it must not let anyone swap it.
     const directory = dirname(this.path);
-    const parent = dirname(directory);
     let open = writableByOthers(directory);
     try {
-      open ??= parent === directory ? null : unsafeDirectory(parent);
+      open ??= unsafeDirectory(directory, true);
     } catch {
       // unreadable above: the write itself will say what fails
     }

@@ -65,9 +65,14 @@ function modeText(info: FileInfo): string {
  * must be owned by root and writable by nobody else, and so must every
  * directory above it unless it is sticky and root's (as /tmp: there nobody
  * can rename what root put in it). The rule of sshd's StrictModes.
+ * `stickyFirst`: the directory itself may be sticky and root's too (the
+ * crash flag's: another user may add names there, not move root's files).
  */
-export function unsafeDirectory(directory: string): string | null {
-  for (let path = directory, first = true;; first = false) {
+export function unsafeDirectory(
+  directory: string,
+  stickyFirst = false,
+): string | null {
+  for (let path = directory, first = !stickyFirst;; first = false) {
     const info = statLinkFollowing(path);
     if (info === null) return `${path} does not exist`;
     const writers = otherWriters(info);

@@ -30,15 +30,18 @@ class OutputStart {
   readonly #chunks: Uint8Array[] = [];
   #bytes = 0;
   readonly done: Promise<void>;
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
 
   constructor(stream: ReadableStream<Uint8Array>, max: number) {
+    const reader = stream.getReader();
+    this.#reader = reader;
     this.done = (async () => {
-      const reader = stream.getReader();
       try {
         while (this.#bytes < max) {
           const { value, done } = await reader.read();
           if (done) return;
-          const take = value.subarray(0, max - this.#bytes);
+          // A copy: a view would keep the whole read buffer alive.
+          const take = value.slice(0, max - this.#bytes);
           this.#chunks.push(take);
           this.#bytes += take.length;
         }
@@ -47,6 +50,11 @@ class OutputStart {
         // the pipe broke: what was read is what there is
       }
     })();
+  }
+
+  /** Stops reading: the pipe is closed, whoever still holds its other end. */
+  stop(): void {
+    this.#reader.cancel().catch(() => {});
   }
 
   /** What was read so far, decoded (a cut character becomes U+FFFD). */
@@ -111,6 +119,7 @@ export function runExecOnOom(
       new Promise((resolve) => grace = setTimeout(resolve, OUTPUT_GRACE_MS)),
     ]);
     clearTimeout(grace);
+    stderr.stop();
     // A command's output is anyone's text: one log line, control bytes
     // escaped (a newline would forge a journal record of its own).
     const output = escapeControl(stderr.text().trim());

@@ -516,7 +516,8 @@ const smaps: FuzzTarget = {
         if (!sheddable.ok) return;
         for (const mapping of sheddable.value) {
           check(
-            mapping.anonymousBytes === 0 && mapping.path.startsWith("/") &&
+            mapping.anonymousBytes === 0 && mapping.swapBytes === 0 &&
+              mapping.path.startsWith("/") &&
               !mapping.permissions.includes("w"),
             "a mapping with written or writable pages offered to drop",
           );

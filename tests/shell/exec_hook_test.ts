@@ -37,3 +37,37 @@ Deno.test("a failing hook's stderr is logged escaped on one line, cut to 2000 by
   assert.ok(line.length < 2_400, `${line.length} characters`);
   assert.equal(execHooksRunning(), 0);
 });
+
+Deno.test("a hook that leaves a quiet child holding its stderr: the line comes about 1 s after its exit, and the pipe is closed then (the child's next write fails)", async () => {
+  let logged = "";
+  const log = new Logger("info", { journal: false }, "oomwatch", (line) => {
+    logged += line;
+  });
+  const dir = Deno.makeTempDirSync({ prefix: "oomwatch-hook-" });
+  try {
+    const started = Date.now();
+    runExecOnOom(
+      `echo quiet >&2; ` +
+        `(trap '' PIPE; sleep 2; echo late >&2 || touch "$DIR/epipe") & exit 4`,
+      { DIR: dir },
+      log,
+    );
+    await waitFor(
+      "the failure logged",
+      () => logged.includes("failed (exit 4)") ? true : undefined,
+      10_000,
+    );
+    const took = Date.now() - started;
+    assert.ok(took >= 900 && took < 4_000, `logged after ${took} ms`);
+    assert.match(logged, /failed \(exit 4\): quiet/);
+    await waitFor("the child's write to fail with EPIPE", () => {
+      try {
+        return Deno.statSync(`${dir}/epipe`).isFile;
+      } catch {
+        return undefined;
+      }
+    }, 10_000);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});

@@ -217,6 +217,11 @@ privilegedTest(
         ack.stderr,
         /boot-0b8c3a6e-1111-2222-3333-444455556661/,
       );
+      assert.match(
+        ack.stdout,
+        /acknowledged and removed .*boot-0b8c3a6e-1111-2222-3333-444455556661/,
+      );
+      assert.throws(() => Deno.statSync(real), Deno.errors.NotFound);
       for (const n of [2, 3]) {
         assert.ok(
           Deno.statSync(`${flag}.boot-${EARLIER_BOOT.slice(0, -1)}${n}`).isFile,

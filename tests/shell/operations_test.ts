@@ -307,7 +307,7 @@ privilegedTest(
       const config = `${dir}/oomwatch.conf`;
       Deno.writeTextFileSync(
         config,
-        "bufsize = 8\nmemcg_oom = 1\nresettime = 3\n",
+        "bufsize = 8\nmemcg_oom = 1\nresettime = 10\n",
       );
       const daemon = start(["--config", config]);
       await daemon.waitForLocked(8);
@@ -321,13 +321,13 @@ privilegedTest(
       });
       Deno.writeTextFileSync(
         config,
-        "bufsize = 8\nmemcg_oom = 1\nresettime = 3\ncrashflag = 0\n",
+        "bufsize = 8\nmemcg_oom = 1\nresettime = 10\ncrashflag = 0\n",
       );
       Deno.kill(daemon.pid, "SIGHUP");
       await daemon.waitForLog(
         /crashflag cannot change during an episode .*keeping it/,
       );
-      await daemon.waitForLocked(8, 15_000);
+      await daemon.waitForLocked(8, 25_000);
       await waitFor("the flag removed at the re-arm", () => {
         try {
           Deno.statSync(flag);
