@@ -189,6 +189,19 @@ export class TracepointReader {
     return this.#rings.length;
   }
 
+  /**
+   * Whether a ring holds records not yet drained: two loads per ring, no
+   * system call. A wake by another fd (the kernel log's summary of the kill
+   * is stored before `mark_victim` fires) may come before the tracepoint's
+   * own readiness is in the poll's answer, but after its record is in the
+   * ring.
+   */
+  pending(): boolean {
+    return this.#rings.some((ring) =>
+      Atomics.load(ring.control, 128) !== ring.control[129]
+    );
+  }
+
   /** Every record written since the last drain, ring by ring. */
   drain(): PerfRecord[] {
     const records: PerfRecord[] = [];

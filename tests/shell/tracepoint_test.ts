@@ -257,3 +257,27 @@ privilegedTest(
       await stopsAtOnce(daemon);
     }),
 );
+
+privilegedTest(
+  "a real memcg kill shows in the rings without a poll: pending() is true once mark_victim fired and false after the drain",
+  [ROOT, MEMCG, TRACEPOINT],
+  () =>
+    withScenario(CGROUP_LIMIT, async ({ cgroup }) => {
+      const { TracepointReader } = await import(
+        "../../src/shell/tracepoint_reader.ts"
+      );
+      const reader = TracepointReader.open(MACHINE);
+      try {
+        reader.drain();
+        assert.equal(reader.pending(), false);
+        const before = oomKills();
+        await cgroup.killUntil(() => oomKills() > before);
+        assert.equal(reader.pending(), true);
+        const records = reader.drain();
+        assert.ok(records.some((record) => record.kind === "victim"));
+        assert.equal(reader.pending(), false);
+      } finally {
+        reader.close();
+      }
+    }),
+);

@@ -94,7 +94,12 @@ export class TracepointSource implements Source {
 
   beforeRead(revents: (fd: number) => number): void {
     const reader = this.#reader;
-    if (!reader || !reader.fds.some((fd) => revents(fd) & POLLIN)) return;
+    if (
+      !reader ||
+      !(reader.fds.some((fd) => revents(fd) & POLLIN) || reader.pending())
+    ) {
+      return;
+    }
     if (this.#releaseFirst(null)) return; // every kill is a signal: no parse first
     this.#drained = reader.drain();
     for (const record of this.#drained) {
