@@ -43,7 +43,7 @@ Deno.test("a hook that leaves a quiet child holding its stderr: the line comes a
   const log = new Logger("info", { journal: false }, "oomwatch", (line) => {
     logged += line;
   });
-  const dir = Deno.makeTempDirSync({ prefix: "oomwatch-hook-" });
+  const dir = await Deno.makeTempDir({ prefix: "oomwatch-hook-" });
   try {
     const started = Date.now();
     runExecOnOom(
@@ -68,6 +68,6 @@ Deno.test("a hook that leaves a quiet child holding its stderr: the line comes a
       }
     }, 10_000);
   } finally {
-    Deno.removeSync(dir, { recursive: true });
+    await Deno.remove(dir, { recursive: true });
   }
 });
