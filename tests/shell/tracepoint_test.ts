@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import { readVmstat } from "../../src/shell/procfs.ts";
+import { TracepointReader } from "../../src/shell/tracepoint_reader.ts";
 import { describeMachine } from "../../src/core/machine.ts";
 import { parseStatus } from "../../src/core/status.ts";
 import {
@@ -263,9 +264,6 @@ privilegedTest(
   [ROOT, MEMCG, TRACEPOINT],
   () =>
     withScenario(CGROUP_LIMIT, async ({ cgroup }) => {
-      const { TracepointReader } = await import(
-        "../../src/shell/tracepoint_reader.ts"
-      );
       const reader = TracepointReader.open(MACHINE);
       try {
         reader.drain();
