@@ -22,6 +22,7 @@ import type { InstanceLock } from "./instance_lock.ts";
 import type { Logger, ProblemLog } from "./log.ts";
 import type { Reserve } from "./reserve.ts";
 import { shedIdleMemory } from "./self_protection.ts";
+import { wakeObservations } from "./sources/index.ts";
 import type { KernelLogSource } from "./sources/kernel_log_source.ts";
 import type { PressureSource } from "./sources/pressure_source.ts";
 import type { ThrashSource } from "./sources/thrash_source.ts";
@@ -54,7 +55,7 @@ export interface RunnerParts {
   pressure: PressureSource;
   thrash: ThrashSource;
   watchdogDevice: WatchdogKeeper;
-  /** In the order they are read on a wake. */
+  /** In the order they are observed on a wake (sources/index.ts). */
   sources: Source[];
 }
 
@@ -135,7 +136,8 @@ export class Runner {
 
   /** One wake at `now`, after {@link first}; `revents` says which descriptors were ready. */
   async wake(now: number, revents: (fd: number) => number): Promise<void> {
-    const { sources, detector, watchdog, actuator, lock, log } = this.#parts;
+    const { sources, kernelLog, detector, watchdog, actuator, lock, log } =
+      this.#parts;
     const sampleDue = now >= this.#sampleDueMs;
     const wake: Wake = {
       nowMs: now,
@@ -144,8 +146,8 @@ export class Runner {
       memoryWanted: sampleDue && this.#cadence(now).readMemory,
     };
     try {
-      for (const source of sources) {
-        for (const seen of source.read(wake)) await this.#observe(seen, now);
+      for (const seen of wakeObservations(sources, kernelLog, wake)) {
+        await this.#observe(seen, now);
       }
       this.#logDetection(detector.tick(now));
       await actuator.execute(watchdog.tick(now, detector.memoryNow));

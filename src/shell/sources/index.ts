@@ -1,10 +1,11 @@
 /**
- * The daemon's sources, in the order a wake reads them: the tracepoint
+ * The daemon's sources, in the order a wake observes them: the tracepoint
  * first (its victims carry the kill's own time), the kernel log (the
  * records that tell their scope), then the `oom_kill` counter (the kernel counts a kill before it
  * prints it, so after the log is drained the counter can only be ahead),
  * then memory, pressure and the thrash figures (judged with that memory),
- * which the counter may ask for on the same wake.
+ * which the counter may ask for on the same wake. The kernel log alone is
+ * read before it is observed: {@link wakeObservations}.
  * Adding a source is a module and a line here.
  *
  * @module
@@ -17,7 +18,7 @@ import { CounterSource } from "./counter_source.ts";
 import { KernelLogSource } from "./kernel_log_source.ts";
 import { MemorySource } from "./memory_source.ts";
 import { PressureSource } from "./pressure_source.ts";
-import type { Source } from "./source.ts";
+import type { Observation, Source, Wake } from "./source.ts";
 import { ThrashSource } from "./thrash_source.ts";
 import { type ReleaseFirst, TracepointSource } from "./tracepoint_source.ts";
 
@@ -28,7 +29,7 @@ export interface Sources {
   counter: CounterSource;
   pressure: PressureSource;
   thrash: ThrashSource;
-  /** In the order a wake reads them. */
+  /** In the order a wake observes them. */
   all: Source[];
 }
 
@@ -70,4 +71,29 @@ export function openSources(
       thrash,
     ],
   };
+}
+
+/**
+ * What the sources observed on one wake, in their order — except that the
+ * kernel log (`drainedFirst`) is drained before every other source is read.
+ * The kernel stores a kill's line in the log after `mark_victim` has fired
+ * and written the victim's record to its CPU's ring (mark_oom_victim comes
+ * before the "Killed process" pr_err in __oom_kill_process, mm/oom_kill.c,
+ * 6.1 and 6.18 alike). So every kill the drained log tells of is in a ring
+ * when the rings are drained after it, and is judged from the tracepoint,
+ * at its time. Drained the other way round, a wake by the log's earlier
+ * records (the summary is stored before mark_victim) could find the rings
+ * empty and the kill line already there: the log's witness judged the kill,
+ * milliseconds later than the kernel had told of it (seen in the VM's
+ * single-oom runs). Lazy: a signal is acted on before later sources are read.
+ */
+export function* wakeObservations(
+  sources: readonly Source[],
+  drainedFirst: Source,
+  wake: Wake,
+): Generator<Observation> {
+  const logged = drainedFirst.read(wake);
+  for (const source of sources) {
+    yield* source === drainedFirst ? logged : source.read(wake);
+  }
 }
