@@ -209,3 +209,48 @@ export class MemoryCgroup {
     console.error(`could not remove cgroup ${this.path}`);
   }
 }
+
+/** mm/oom_kill.c's `oom_rs`: DEFAULT_RATELIMIT_INTERVAL (5 s). */
+const OOM_REPORT_WINDOW_S = 5;
+/** printk's local_clock and /proc/uptime's clock may run milliseconds apart. */
+const CLOCK_SLACK_S = 0.5;
+
+/**
+ * Waits until no OOM kill line of the last 5 s is in the kernel log (at
+ * most `timeoutMs`): mm/oom_kill.c prints a report's header and summary —
+ * the record naming the cgroup — at most 10 times per 5 s (`oom_rs`), the
+ * kill line always, and that budget is the machine's, not a test's. A test
+ * whose premise is a full report of its own kill (its cgroup named, without
+ * the tracepoint's read of the victim's cgroup) calls this first, so an
+ * earlier test's burst of kills cannot take the report away. After 5 s
+ * without a kill every window that held one has run out.
+ */
+export async function awaitFullOomReports(timeoutMs = 8_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const { stdout } = await new Deno.Command("dmesg", {
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    const lines = new TextDecoder().decode(stdout).split("\n");
+    const kills = lines.filter((line) => /Killed process \d+/.test(line));
+    const last = /^\[\s*([\d.]+)\]/.exec(kills.at(-1) ?? "")?.[1];
+    const uptime = Number(
+      (await Deno.readTextFile("/proc/uptime")).split(" ")[0],
+    );
+    if (
+      last === undefined ||
+      uptime - Number(last) > OOM_REPORT_WINDOW_S + CLOCK_SLACK_S
+    ) {
+      return;
+    }
+    if (Date.now() > until) {
+      throw new Error(
+        `an OOM kill ${
+          (uptime - Number(last)).toFixed(1)
+        } s ago still holds the kernel's OOM report rate limit`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}

@@ -15,7 +15,7 @@ import {
   withoutSysBoot,
   withScenario,
 } from "../helpers/daemon.ts";
-import { MEMCG } from "../helpers/memcg.ts";
+import { awaitFullOomReports, MEMCG } from "../helpers/memcg.ts";
 import { privilegedTest, ROOT } from "../helpers/privilege.ts";
 
 const CGROUP_LIMIT = 48 * 1024 * 1024;
@@ -85,6 +85,8 @@ privilegedTest(
     withScenario(CGROUP_LIMIT, async ({ start, cgroup, flag }) => {
       const daemon = start(["--bufsize", "32", "--resettime", "2"]);
       await daemon.waitForLocked(32);
+      // The line names the cgroup from the log's summary of the kill.
+      await awaitFullOomReports();
       const hog = await cgroup.runHog();
       assert.equal(hog.signal, "SIGKILL", "the hog was OOM-killed");
       const line = await daemon.waitForLog(

@@ -13,7 +13,11 @@ import {
   waitFor,
   withScenario,
 } from "../helpers/daemon.ts";
-import { MEMCG, type MemoryCgroup } from "../helpers/memcg.ts";
+import {
+  awaitFullOomReports,
+  MEMCG,
+  type MemoryCgroup,
+} from "../helpers/memcg.ts";
 import { commandsNeed, privilegedTest, ROOT } from "../helpers/privilege.ts";
 import { TRACEPOINT } from "../helpers/tracing.ts";
 
@@ -66,6 +70,8 @@ privilegedTest(
         }
       });
       assert.equal(status.killSource, "kernel log");
+      // Without the tracepoint only the log's summary names the cgroup.
+      await awaitFullOomReports();
       assert.equal((await cgroup.runHog()).signal, "SIGKILL");
       await daemon.waitForLocked(0);
       await daemon.waitForLog(
