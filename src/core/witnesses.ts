@@ -59,7 +59,7 @@ export class KillWitnesses {
   readonly #loggedFirst = new Map<number, number>();
 
   /**
-   * Kernel log records, oldest first (read after the wake's victims): the
+   * Kernel log records, oldest first (observed after the wake's victims): the
    * kills to judge now — each one counted kill, for the ledger. A kill line
    * of a victim the tracepoint reported keeps the tracepoint's time; a
    * victim still waiting is judged once the records tell its scope.
@@ -99,7 +99,7 @@ export class KillWitnesses {
 
   /**
    * A victim the tracepoint reported. Returns the kill to judge now — its
-   * scope from the log records read so far — or null while the log has not
+   * scope from the log records observed so far — or null while the log has not
    * told the scope (it waits for its kill line).
    */
   victim(

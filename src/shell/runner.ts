@@ -22,7 +22,7 @@ import type { InstanceLock } from "./instance_lock.ts";
 import type { Logger, ProblemLog } from "./log.ts";
 import type { Reserve } from "./reserve.ts";
 import { shedIdleMemory } from "./self_protection.ts";
-import { wakeObservations } from "./sources/index.ts";
+import { wakeReads } from "./sources/index.ts";
 import type { KernelLogSource } from "./sources/kernel_log_source.ts";
 import type { PressureSource } from "./sources/pressure_source.ts";
 import type { ThrashSource } from "./sources/thrash_source.ts";
@@ -146,8 +146,13 @@ export class Runner {
       memoryWanted: sampleDue && this.#cadence(now).readMemory,
     };
     try {
-      for (const seen of wakeObservations(sources, kernelLog, wake)) {
-        await this.#observe(seen, now);
+      for (const read of wakeReads(sources, kernelLog, wake)) {
+        // One source's bug ends its own part of the wake, not the others'.
+        try {
+          for (const seen of read()) await this.#observe(seen, now);
+        } catch (error) {
+          this.#internalError(error);
+        }
       }
       this.#logDetection(detector.tick(now));
       await actuator.execute(watchdog.tick(now, detector.memoryNow));

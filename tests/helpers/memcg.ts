@@ -212,8 +212,26 @@ export class MemoryCgroup {
 
 /** mm/oom_kill.c's `oom_rs`: DEFAULT_RATELIMIT_INTERVAL (5 s). */
 const OOM_REPORT_WINDOW_S = 5;
-/** printk's local_clock and /proc/uptime's clock may run milliseconds apart. */
-const CLOCK_SLACK_S = 0.5;
+/** A margin over the window. */
+const WINDOW_SLACK_S = 0.5;
+
+/** The kernel log's records as dmesg prints them: `[seconds] text`, in order. */
+async function kernelLogLines(): Promise<{ at: number; text: string }[]> {
+  const output = await new Deno.Command("dmesg", {
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(output.stdout);
+  if (!output.success) {
+    throw new Error(
+      `dmesg failed (${new TextDecoder().decode(output.stderr).trim()})`,
+    );
+  }
+  return text.split("\n").flatMap((line) => {
+    const stamp = /\[\s*(\d+\.\d+)\]\s?(.*)$/.exec(line);
+    return stamp ? [{ at: Number(stamp[1]), text: stamp[2] ?? "" }] : [];
+  });
+}
 
 /**
  * Waits until no OOM kill line of the last 5 s is in the kernel log (at
@@ -223,31 +241,37 @@ const CLOCK_SLACK_S = 0.5;
  * whose premise is a full report of its own kill (its cgroup named, without
  * the tracepoint's read of the victim's cgroup) calls this first, so an
  * earlier test's burst of kills cannot take the report away. After 5 s
- * without a kill every window that held one has run out.
+ * without a kill every window that held one has run out. "Now" is a marker
+ * record this writes to the log: printk's own clock, which a suspend does
+ * not advance (/proc/uptime's does).
  */
 export async function awaitFullOomReports(timeoutMs = 8_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const { stdout } = await new Deno.Command("dmesg", {
-      stdout: "piped",
-      stderr: "null",
-    }).output();
-    const lines = new TextDecoder().decode(stdout).split("\n");
-    const kills = lines.filter((line) => /Killed process \d+/.test(line));
-    const last = /^\[\s*([\d.]+)\]/.exec(kills.at(-1) ?? "")?.[1];
-    const uptime = Number(
-      (await Deno.readTextFile("/proc/uptime")).split(" ")[0],
+  const marker =
+    `oomwatch-test: OOM report budget probe ${crypto.randomUUID()}`;
+  await Deno.writeTextFile("/dev/kmsg", `${marker}\n`);
+  const startedMs = performance.now();
+  const lines = await kernelLogLines();
+  const markedAt = lines.find((line) => line.text.includes(marker))?.at;
+  if (markedAt === undefined) {
+    throw new Error(
+      "dmesg shows no timestamped marker record (printk.time=0?): cannot tell the OOM report rate limit's state",
     );
+  }
+  for (;;) {
+    const now = markedAt + (performance.now() - startedMs) / 1000;
+    const kills = (await kernelLogLines()).filter((line) =>
+      /Killed process \d+/.test(line.text)
+    );
+    const last = kills.at(-1)?.at;
     if (
-      last === undefined ||
-      uptime - Number(last) > OOM_REPORT_WINDOW_S + CLOCK_SLACK_S
+      last === undefined || now - last > OOM_REPORT_WINDOW_S + WINDOW_SLACK_S
     ) {
       return;
     }
-    if (Date.now() > until) {
+    if (performance.now() - startedMs > timeoutMs) {
       throw new Error(
         `an OOM kill ${
-          (uptime - Number(last)).toFixed(1)
+          (now - last).toFixed(1)
         } s ago still holds the kernel's OOM report rate limit`,
       );
     }

@@ -2,12 +2,13 @@
  * The order of one wake's reads: the kernel log is drained before the
  * tracepoint's rings, so a kill whose line the log already holds is in a
  * ring when the rings are read (the kernel marks the victim before it
- * prints the kill line), and is observed from the tracepoint first.
+ * prints the kill line), and is observed from the tracepoint first; one
+ * source's failure does not lose the log's records.
  */
 
 import assert from "node:assert/strict";
 import type { KernelRecord } from "../../src/core/kernel_log.ts";
-import { wakeObservations } from "../../src/shell/sources/index.ts";
+import { wakeReads } from "../../src/shell/sources/index.ts";
 import type {
   Observation,
   PollRequest,
@@ -78,28 +79,27 @@ Deno.test("a kill that lands while the kernel log is drained is observed from th
     reads,
     () => [{ kind: "oom-kill-counter", value: 1 }],
   );
-  const observed = [
-    ...wakeObservations([tracepoint, kernelLog, counter], kernelLog, wake),
-  ].map((seen) => seen.kind);
+  const observed = wakeReads([tracepoint, kernelLog, counter], kernelLog, wake)
+    .flatMap((read) => read()).map((seen) => seen.kind);
   assert.deepEqual(observed, ["victim", "kernel-records", "oom-kill-counter"]);
   assert.deepEqual(reads, ["kernel log", "tracepoint", "counter"]);
 });
 
-Deno.test("a wake's observations are lazy: a signal is acted on before the later sources are read", () => {
+Deno.test("a wake's reads are one call each: a signal is acted on before the later sources are read, and a failing read keeps the log's records", () => {
   const reads: string[] = [];
   const none = (): Observation[] => [];
-  const tracepoint = new ScriptedSource("tracepoint", reads, () => [
-    { kind: "victim", victim: { pid: 1, kernelMicros: 1 } },
+  const tracepoint = new ScriptedSource("tracepoint", reads, () => {
+    throw new Error("a bug in the tracepoint's read");
+  });
+  const kernelLog = new ScriptedSource("kernel log", reads, () => [
+    { kind: "kernel-records", records: [killLine] },
   ]);
-  const kernelLog = new ScriptedSource("kernel log", reads, none);
   const memory = new ScriptedSource("memory", reads, none);
-  const observations = wakeObservations(
-    [tracepoint, kernelLog, memory],
-    kernelLog,
-    wake,
-  );
-  assert.equal(observations.next().value?.kind, "victim");
+  const calls = wakeReads([tracepoint, kernelLog, memory], kernelLog, wake);
+  assert.deepEqual(reads, ["kernel log"]);
+  assert.throws(() => calls[0]?.(), /a bug in the tracepoint's read/);
   assert.deepEqual(reads, ["kernel log", "tracepoint"]);
-  assert.equal(observations.next().done, true);
+  assert.deepEqual(calls[1]?.().map((seen) => seen.kind), ["kernel-records"]);
+  assert.deepEqual(calls[2]?.(), []);
   assert.deepEqual(reads, ["kernel log", "tracepoint", "memory"]);
 });

@@ -5,7 +5,7 @@
  * prints it, so after the log is drained the counter can only be ahead),
  * then memory, pressure and the thrash figures (judged with that memory),
  * which the counter may ask for on the same wake. The kernel log alone is
- * read before it is observed: {@link wakeObservations}.
+ * read before it is observed: {@link wakeReads}.
  * Adding a source is a module and a line here.
  *
  * @module
@@ -74,26 +74,31 @@ export function openSources(
 }
 
 /**
- * What the sources observed on one wake, in their order — except that the
- * kernel log (`drainedFirst`) is drained before every other source is read.
- * The kernel stores a kill's line in the log after `mark_victim` has fired
- * and written the victim's record to its CPU's ring (mark_oom_victim comes
+ * One wake's reads, in the order their observations are to be taken: each
+ * a call that reads its source — except the kernel log (`drainedFirst`),
+ * drained before this returns, whose call hands over what it read. The
+ * kernel stores a kill's line in the log after `mark_victim` has fired and
+ * written the victim's record to its CPU's ring (mark_oom_victim comes
  * before the "Killed process" pr_err in __oom_kill_process, mm/oom_kill.c,
- * 6.1 and 6.18 alike). So every kill the drained log tells of is in a ring
- * when the rings are drained after it, and is judged from the tracepoint,
- * at its time. Drained the other way round, a wake by the log's earlier
- * records (the summary is stored before mark_victim) could find the rings
- * empty and the kill line already there: the log's witness judged the kill,
- * milliseconds later than the kernel had told of it (seen in the VM's
- * single-oom runs). Lazy: a signal is acted on before later sources are read.
+ * 6.1 and 6.18 alike). So every kill the drained log tells of whose
+ * mark_victim fired (not a second kill of an oom.group victim, nor a record
+ * perf lost: the witnesses' log-first path judges those) is in a ring when
+ * the rings are read after it, and is judged from the tracepoint, at its
+ * time. Read the other way round, a wake by the log's earlier records (the
+ * summary is stored before mark_victim) could find the rings empty and the
+ * kill line already there: the log's witness judged the kill, milliseconds
+ * later than the kernel had told of it (seen in the VM's single-oom runs).
+ * One call each, so a signal is acted on before later sources are read, and
+ * a failure in one source's read or its observations does not lose the
+ * log's records, already taken from the kernel.
  */
-export function* wakeObservations(
+export function wakeReads(
   sources: readonly Source[],
   drainedFirst: Source,
   wake: Wake,
-): Generator<Observation> {
+): (() => Observation[])[] {
   const logged = drainedFirst.read(wake);
-  for (const source of sources) {
-    yield* source === drainedFirst ? logged : source.read(wake);
-  }
+  return sources.map((source) =>
+    source === drainedFirst ? () => logged : () => source.read(wake)
+  );
 }
