@@ -8,6 +8,10 @@
  * - the `oom_kill` counter is reconciled with the kernel log
  *   ({@link KillLedger}); a kill the log did not explain is judged by the
  *   documented fallback from the lowest MemAvailable of the last seconds;
+ * - under `--memcg-oom PATHS`, a rise of those cgroups' own `oom_kill`
+ *   counters that no judged kill explains is a memcg-oom signal
+ *   ({@link CoveredKillCounts}): a kill whose report the kernel's rate limit
+ *   dropped, so the log never named its cgroup;
  * - memory pressure is a signal when the stalled share reaches `psi_full`;
  * - I/O pressure is a thrash signal when its stalled share reaches
  *   `thrash_io_full` while major faults go on and memory is short
@@ -20,8 +24,12 @@
 
 import type { Config } from "./config.ts";
 import type { KernelRecord } from "./kernel_log.ts";
-import { judgedOnScope, memcgKillIsSignal } from "./memcg_policy.ts";
-import { fallbackScope, KillLedger } from "./kill_ledger.ts";
+import {
+  judgedOnScope,
+  mayRaiseCovered,
+  memcgKillIsSignal,
+} from "./memcg_policy.ts";
+import { CoveredKillCounts, fallbackScope, KillLedger } from "./kill_ledger.ts";
 import type { KillObservation } from "./kill_correlator.ts";
 import { KillWitnesses, type Victim } from "./witnesses.ts";
 import type { Meminfo } from "./meminfo.ts";
@@ -45,6 +53,15 @@ export type Observation =
   /** Tracepoint records perf could not keep (the counter covers their kills). */
   | { kind: "victims-lost"; count: number }
   | { kind: "oom-kill-counter"; value: number }
+  /**
+   * The `oom_kill` counters of the `--memcg-oom` cgroups, by cgroup
+   * (core/cgroup_fs.ts); `complete` false when some could not be read.
+   */
+  | {
+    kind: "covered-oom-kills";
+    counts: ReadonlyMap<string, number>;
+    complete: boolean;
+  }
   | { kind: "memory"; info: Meminfo }
   | { kind: "pressure"; fullTotalMicros: number }
   /** PSI io `full total` and `pgmajfault`, for the thrash signal. */
@@ -96,6 +113,7 @@ function describeKill(kill: KillObservation): string {
 export class Detector {
   #config: DetectorConfig;
   #ledger: KillLedger;
+  #covered = new CoveredKillCounts();
   readonly #witnesses = new KillWitnesses();
   #stall: StallMeter;
   #thrash: ThrashMeter;
@@ -128,6 +146,10 @@ export class Detector {
       this.#stall = new StallMeter(config.psiWindow);
       this.#thrash = new ThrashMeter(config.psiWindow);
     }
+    // Other cgroups covered: their counters' values so far are no news.
+    if (
+      JSON.stringify(config.memcgOom) !== JSON.stringify(this.#config.memcgOom)
+    ) this.#covered = new CoveredKillCounts();
     this.#config = config;
   }
 
@@ -142,7 +164,8 @@ export class Detector {
 
   /** Whether a kill waits to be explained: counted, or marked by the tracepoint, but not yet logged. */
   get killPending(): boolean {
-    return this.#ledger.pending || this.#witnesses.waiting;
+    return this.#ledger.pending || this.#witnesses.waiting ||
+      this.#covered.pending;
   }
 
   /** The last memory figures read, or null before the first. */
@@ -188,6 +211,13 @@ export class Detector {
         };
       case "oom-kill-counter":
         return this.counter(observation.value, nowMs, killWitness);
+      case "covered-oom-kills":
+        this.#covered.reading(
+          observation.counts,
+          observation.complete,
+          nowMs,
+        );
+        return this.#coveredKills(nowMs);
       case "memory":
         this.memory(observation.info, nowMs);
         return { signals: [], logs: [] };
@@ -228,7 +258,24 @@ export class Detector {
       detection.signals.push(...judged.signals);
       detection.logs.push(...judged.logs);
     }
+    detection.signals.push(...this.#coveredKills(nowMs).signals);
     return detection;
+  }
+
+  /**
+   * Kills the covered cgroups' counters counted and no judged kill
+   * explains: memcg-oom signals, named by the cgroup whose counter rose.
+   */
+  #coveredKills(nowMs: number): Detection {
+    const waiting = this.#ledger.pending || this.#witnesses.waiting;
+    const signals: OomSignal[] = this.#covered.due(nowMs, waiting).map((
+      cgroup,
+    ) => ({
+      kind: "memcg-oom",
+      detail:
+        `kill in ${cgroup} (from its memory cgroup's oom_kill counter: the kernel logged no summary of the kill)`,
+    }));
+    return { signals, logs: [] };
   }
 
   /** A reading of /proc/meminfo. */
@@ -293,6 +340,7 @@ export class Detector {
       late.signals.push(...judged.signals);
       late.logs.push(...judged.logs);
     }
+    late.signals.push(...this.#coveredKills(nowMs).signals);
     if (this.#summaryDueMs === null || nowMs < this.#summaryDueMs) {
       return late;
     }
@@ -335,6 +383,9 @@ export class Detector {
   #judge(kill: KillObservation, nowMs: number): Detection {
     if (kill.scope === "global") this.#counters.globalOomKills += 1;
     else this.#counters.memcgOomKills += 1;
+    if (mayRaiseCovered(this.#config.memcgOom, kill)) {
+      this.#covered.credit(nowMs);
+    }
     if (
       kill.scope === "memcg" &&
       !memcgKillIsSignal(

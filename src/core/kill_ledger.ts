@@ -83,3 +83,96 @@ export class KillLedger {
     return unexplained;
   }
 }
+
+/** How long a judged kill may explain a rise of the covered cgroups' counters. */
+const CREDIT_MS = 10_000;
+
+/**
+ * The `oom_kill` counters of the `--memcg-oom` cgroups (core/cgroup_fs.ts),
+ * reconciled with the kills the detector judged. The kernel counts a kill
+ * in the victim's cgroup even when printk's OOM rate limit (10 reports in
+ * 5 s, oom_rs in mm/oom_kill.c) dropped the summary that names its cgroup;
+ * such a kill is judged "memcg, cgroup unknown", not a signal. A rise of
+ * these counters that no kill which may have raised them explains
+ * (mayRaiseCovered in core/memcg_policy.ts) is such a kill in a
+ * covered cgroup: a signal after all. It is given up at once when no
+ * counted kill still waits for its kill line, else after the grace.
+ */
+export class CoveredKillCounts {
+  #last: Map<string, number> | null = null;
+  /** The cgroups whose counters rose for kills not yet explained, oldest first. */
+  #unexplained: string[] = [];
+  #unexplainedSinceMs: number | null = null;
+  /** When each judged kill that may explain a rise was judged. */
+  #credits: number[] = [];
+  readonly #graceMs: number;
+
+  constructor(graceMs = 1_000) {
+    this.#graceMs = graceMs;
+  }
+
+  /** Whether a rise waits to be explained. */
+  get pending(): boolean {
+    return this.#unexplained.length > 0;
+  }
+
+  /**
+   * A reading at `nowMs`: each counter's value by cgroup. The first reading
+   * is the baseline; after it, a cgroup not seen before counts all its kills
+   * (it was created since). `complete` false: some counters could not be
+   * read, and those keep their last values.
+   */
+  reading(
+    counts: ReadonlyMap<string, number>,
+    complete: boolean,
+    nowMs: number,
+  ): void {
+    const last = this.#last;
+    if (last !== null) {
+      for (const [cgroup, value] of counts) {
+        const rise = value - (last.get(cgroup) ?? 0);
+        for (let i = 0; i < rise && i < 1_000; i++) {
+          this.#unexplained.push(cgroup);
+        }
+      }
+    }
+    const next = complete || last === null ? new Map() : new Map(last);
+    for (const [cgroup, value] of counts) next.set(cgroup, value);
+    this.#last = next;
+    this.#match(nowMs);
+  }
+
+  /** A judged kill that may explain a rise (mayRaiseCovered). */
+  credit(nowMs: number): void {
+    this.#credits.push(nowMs);
+    this.#match(nowMs);
+  }
+
+  #match(nowMs: number): void {
+    this.#credits = this.#credits.filter((at) => nowMs - at <= CREDIT_MS);
+    const explained = Math.min(
+      this.#credits.length,
+      this.#unexplained.length,
+    );
+    this.#credits.splice(0, explained);
+    this.#unexplained.splice(0, explained);
+    if (this.#unexplained.length === 0) this.#unexplainedSinceMs = null;
+    else this.#unexplainedSinceMs ??= nowMs;
+  }
+
+  /**
+   * The cgroups of the kills no judged kill explains, to be signals now:
+   * at once when `killPending` is false (every counted kill was judged),
+   * else once the grace is over.
+   */
+  due(nowMs: number, killPending: boolean): string[] {
+    this.#match(nowMs);
+    const since = this.#unexplainedSinceMs;
+    if (since === null) return [];
+    if (killPending && nowMs - since < this.#graceMs) return [];
+    const due = this.#unexplained;
+    this.#unexplained = [];
+    this.#unexplainedSinceMs = null;
+    return due;
+  }
+}

@@ -35,6 +35,8 @@ export interface Machine {
   cpusOnline: string;
   /** The kernel's symbols, where the OOM paths' code lies. */
   kallsyms: string;
+  /** The mounts (`/proc/self/mountinfo`), where the memory cgroup hierarchy is found. */
+  mountinfo: string;
   /** Where the watchdog devices describe themselves (identity, timeout, nowayout). */
   watchdogClass: string;
   /** stderr is the journal (JOURNAL_STREAM set): lines carry priorities. */
@@ -76,6 +78,7 @@ export function describeMachine(
     tracefs: ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"],
     cpusOnline: "/sys/devices/system/cpu/online",
     kallsyms: "/proc/kallsyms",
+    mountinfo: "/proc/self/mountinfo",
     watchdogClass: "/sys/class/watchdog",
     journal: given("JOURNAL_STREAM") !== undefined,
   };

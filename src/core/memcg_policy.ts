@@ -33,11 +33,59 @@ export function memcgKillIsSignal(
     case "all":
       return true;
     case "prefixes":
-      return memcg !== undefined &&
-        policy.prefixes.some((prefix) =>
-          prefix === "/" || memcg === prefix || memcg.startsWith(`${prefix}/`)
-        );
+      // `/` covers every cgroup, the one the log did not name too.
+      return policy.prefixes.includes("/") ||
+        (memcg !== undefined &&
+          policy.prefixes.some((prefix) => covers(prefix, memcg)));
   }
+}
+
+/** Whether `cgroup` lies at or below `prefix` (path components). */
+function covers(prefix: string, cgroup: string): boolean {
+  return prefix === "/" || cgroup === prefix ||
+    cgroup.startsWith(`${prefix}/`);
+}
+
+/**
+ * The cgroups whose `oom_kill` counters tell of kills in the covered ones:
+ * the policy's prefixes, none below another (its kills are counted in the
+ * one above it). None when the policy has no prefixes, or covers `/`: then
+ * a kill's verdict never needs its cgroup.
+ *
+ * @example
+ * ```ts
+ * coveredCgroups({ kind: "prefixes", prefixes: ["/a/b", "/a", "/c"] }); // ["/a", "/c"]
+ * ```
+ */
+export function coveredCgroups(policy: MemcgOomPolicy): string[] {
+  if (policy.kind !== "prefixes" || policy.prefixes.includes("/")) return [];
+  const sorted = [...new Set(policy.prefixes)].sort();
+  return sorted.filter((prefix) =>
+    !sorted.some((other) => other !== prefix && covers(other, prefix))
+  );
+}
+
+/**
+ * Whether a judged kill may be the one a rise of the covered cgroups'
+ * counters counted (core/kill_ledger.ts, CoveredKillCounts): a global kill
+ * whose victim's cgroup is not known to lie elsewhere, a memcg kill whose
+ * victim lies in a covered cgroup, or whose OOM-ing cgroup holds a covered
+ * one (the victim may be there). A memcg kill with no cgroup known explains
+ * no rise: that is the kill the counters are read for.
+ */
+export function mayRaiseCovered(
+  policy: MemcgOomPolicy,
+  kill: { scope: OomScope; memcg?: string; victimMemcg?: string },
+): boolean {
+  const covered = coveredCgroups(policy);
+  const victim = kill.victimMemcg;
+  if (victim !== undefined) {
+    return covered.some((prefix) => covers(prefix, victim));
+  }
+  if (kill.scope === "global") return true;
+  const memcg = kill.memcg;
+  return memcg !== undefined &&
+    covered.some((prefix) => covers(prefix, memcg) || covers(memcg, prefix));
 }
 
 /**

@@ -10,6 +10,7 @@
 export const PROBLEM_IDS = [
   "kernel-log",
   "oom-kill-counter",
+  "memcg-counters",
   "pressure",
   "thrash",
   "memory",

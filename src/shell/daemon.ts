@@ -244,6 +244,7 @@ export class Daemon implements ReloadTarget {
         tracepoint: sources.tracepoint,
         pressure: sources.pressure,
         thrash: sources.thrash,
+        counter: sources.counter,
         sources: sources.all,
         // Last: opening it arms it.
         watchdogDevice: WatchdogKeeper.open(machine, config, log, problems),

@@ -25,6 +25,7 @@ import { shedIdleMemory } from "./self_protection.ts";
 import { wakeReads } from "./sources/index.ts";
 import type { KernelLogSource } from "./sources/kernel_log_source.ts";
 import type { PressureSource } from "./sources/pressure_source.ts";
+import type { CounterSource } from "./sources/counter_source.ts";
 import type { ThrashSource } from "./sources/thrash_source.ts";
 import type { Source, Wake } from "./sources/source.ts";
 import type { TracepointSource } from "./sources/tracepoint_source.ts";
@@ -54,6 +55,7 @@ export interface RunnerParts {
   tracepoint: TracepointSource;
   pressure: PressureSource;
   thrash: ThrashSource;
+  counter: CounterSource;
   watchdogDevice: WatchdogKeeper;
   /** In the order they are observed on a wake (sources/index.ts). */
   sources: Source[];
@@ -301,6 +303,7 @@ export class Runner {
     detector.configure(next);
     pressure.configure(next);
     this.#parts.thrash.configure(next);
+    this.#parts.counter.configure(next);
     watchdog.configure(next, reserve.bytes);
     if (next.crashflagName !== old.crashflagName) {
       this.#crashFlag = new CrashFlagFile(

@@ -27,6 +27,7 @@ import {
   keptFlagPath,
   parseCrashFlag,
 } from "../../src/core/crash_flag.ts";
+import { memoryHierarchyOf } from "../../src/core/cgroup_fs.ts";
 import { UsageError } from "../../src/core/errors.ts";
 import { codeMappings, parseMaps } from "../../src/core/maps.ts";
 import {
@@ -382,6 +383,45 @@ const vmstat: FuzzTarget = {
             `counter ${name} is ${value}`,
           );
         }
+      },
+    };
+  },
+};
+
+/** Mounts of this machine (cgroup v1) and of the VM guest (cgroup v2). */
+const MOUNTINFO = [
+  "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755",
+  "35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory",
+  "26 22 0:23 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot",
+  "40 31 0:37 /docker/x /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids",
+  "50 22 0:40 / /mnt/with\\040space rw - cgroup2 cgroup2 rw,memory_localevents",
+].join("\n");
+
+const mountinfo: FuzzTarget = {
+  name: "mountinfo",
+  claim:
+    "memoryHierarchyOf() never throws, and names a hierarchy only from a cgroup or cgroup2 mount line",
+  weight: 0.5,
+  generate(rng: Rng): FuzzCase {
+    const lines = mutateLines(rng, MOUNTINFO.split("\n"));
+    const text = rng.chance(0.3)
+      ? mutateText(rng, lines.join("\n"))
+      : lines.join("\n");
+    return {
+      input: text,
+      run(): void {
+        const outcome = expectOnly(
+          "memoryHierarchyOf",
+          () => memoryHierarchyOf(text),
+          nothing,
+        );
+        if (!outcome.ok || outcome.value === null) return;
+        const { version } = outcome.value;
+        const fsType = version === 1 ? " - cgroup " : " - cgroup2 ";
+        check(
+          text.includes(fsType),
+          `version ${version} without a '${fsType.trim()}' line`,
+        );
       },
     };
   },
@@ -923,6 +963,7 @@ export const TARGETS: readonly FuzzTarget[] = [
   ...KERNEL_TARGETS,
   ...TRACEPOINT_TARGETS,
   vmstat,
+  mountinfo,
   meminfo,
   pressure,
   maps,

@@ -38,6 +38,7 @@ export class FixtureMachine {
       tracefs: [],
       cpusOnline: `${dir}/cpus-online`,
       kallsyms: `${proc}/kallsyms`,
+      mountinfo: `${proc}/self/mountinfo`,
       watchdogClass: `${dir}/sys-class-watchdog`,
       journal: false,
     };

@@ -210,6 +210,60 @@ privilegedTest(
 );
 
 privilegedTest(
+  "on cgroup v2, with --memcg-oom PATHS a kill the log cannot place (its summary rate-limited away) is a signal when the covered cgroup's memory.events counted it",
+  [ROOT],
+  async () => {
+    const fixture = FixtureMachine.create();
+    try {
+      const hierarchy = `${fixture.dir}/cgroup`;
+      const db = `${hierarchy}/system.slice/db.service`;
+      Deno.mkdirSync(db, { recursive: true });
+      const events = (oomKills: number) =>
+        Deno.writeTextFileSync(
+          `${db}/memory.events`,
+          `low 0\nhigh 0\nmax 9\noom 3\noom_kill ${oomKills}\noom_group_kill 0\n`,
+        );
+      events(2);
+      Deno.writeTextFileSync(
+        fixture.machine.mountinfo,
+        `26 22 0:23 / ${hierarchy} rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n`,
+      );
+      const rateLimited = (pid: number) => [
+        memcgKill(pid, "/unnamed")[1],
+      ];
+      await withDaemon(
+        fixture,
+        {
+          psiFull: 0,
+          memcgOom: {
+            kind: "prefixes",
+            prefixes: ["/system.slice/db.service"],
+          },
+        },
+        async (daemon) => {
+          await daemon.waitForLog(/started \(pid/);
+          // A kill elsewhere: the counter rises, memory.events does not.
+          fixture.setCounter(1);
+          fixture.appendKernelLog(rateLimited(700));
+          await daemon.waitForLog(
+            /memcg OOM kill of hog \(pid 700\) in an unidentified cgroup .*not an OOM signal/,
+          );
+          events(3);
+          fixture.setCounter(2);
+          fixture.appendKernelLog(rateLimited(701));
+          await daemon.waitForLog(
+            /OOM episode 1 started by memcg-oom kill in \/system.slice\/db.service \(from its memory cgroup's oom_kill counter: the kernel logged no summary of the kill\)/,
+          );
+          assert.doesNotMatch(daemon.log(), /OOM episode 2/);
+        },
+      );
+    } finally {
+      fixture.remove();
+    }
+  },
+);
+
+privilegedTest(
   "a thrash (I/O stalled, major faults going on, memory short) starts an episode by memory-thrash; memory short without faults does not",
   [ROOT],
   async () => {

@@ -13,11 +13,7 @@ import {
   waitFor,
   withScenario,
 } from "../helpers/daemon.ts";
-import {
-  awaitFullOomReports,
-  MEMCG,
-  type MemoryCgroup,
-} from "../helpers/memcg.ts";
+import { awaitFullOomReports, MEMCG, MemoryCgroup } from "../helpers/memcg.ts";
 import { commandsNeed, privilegedTest, ROOT } from "../helpers/privilege.ts";
 import { TRACEPOINT } from "../helpers/tracing.ts";
 
@@ -82,6 +78,58 @@ privilegedTest(
         1,
         "said once",
       );
+    }),
+);
+
+privilegedTest(
+  "where perf is refused, a kill in a --memcg-oom cgroup whose report the kernel's rate limit dropped is still a signal, from that cgroup's oom_kill counter",
+  [ROOT, MEMCG, TRACEPOINT, SETPRIV],
+  () =>
+    withScenario(CGROUP_LIMIT, async ({ start, cgroup }) => {
+      const neighbour = MemoryCgroup.create(CGROUP_LIMIT);
+      try {
+        const daemon = start(
+          ["--bufsize", "8", "--memcg-oom", cgroup.kernelName],
+          {
+            wrapper: [
+              "setpriv",
+              "--bounding-set=-perfmon,-sys_admin",
+              "--inh-caps=-perfmon,-sys_admin",
+              "--",
+            ],
+          },
+        );
+        await daemon.waitForLocked(8);
+        await daemon.waitForLog(/started .*waiting on the kernel log/);
+        // mm/oom_kill.c prints at most 10 reports per 5 s (oom_rs): a burst
+        // of kills in an uncovered cgroup spends them, so the next kill's
+        // report — the summary naming its cgroup — is dropped, its kill
+        // line kept.
+        for (let i = 0; i < 14; i++) {
+          assert.equal((await neighbour.runHog()).signal, "SIGKILL");
+        }
+        assert.equal(
+          daemon.lockedMiB(),
+          8,
+          "the neighbour's kills are not signals",
+        );
+        assert.equal((await cgroup.runHog()).signal, "SIGKILL");
+        await daemon.waitForLocked(0);
+        const started = await daemon.waitForLog(
+          /OOM episode 1 started by memcg-oom kill in (\S+) \(from its memory cgroup's oom_kill counter/,
+        );
+        assert.equal(started[1], cgroup.kernelName, daemon.log);
+        // The premise: the kernel did drop the covered kill's summary.
+        const dmesg = await new Deno.Command("dmesg", { stdout: "piped" })
+          .output();
+        assert.doesNotMatch(
+          new TextDecoder().decode(dmesg.stdout),
+          new RegExp(`oom_memcg=${cgroup.kernelName}[,\\s]`),
+          "the summary of the covered kill was printed: the burst did not spend the rate limit",
+        );
+      } finally {
+        neighbour.destroy();
+      }
     }),
 );
 

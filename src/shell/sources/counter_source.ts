@@ -4,13 +4,45 @@
  * wake. When it rises, memory is read on the same wake, so a kill the log
  * does not explain is judged on fresh figures.
  *
+ * Under `--memcg-oom PATHS` the same wake reads those cgroups' own
+ * `oom_kill` counters (core/cgroup_fs.ts) when the machine's counter rose,
+ * and on every periodic read: they count a kill whose report printk's rate
+ * limit dropped, which the log never names.
+ *
  * @module
  */
 
+import {
+  cgroupDirectory,
+  type MemoryHierarchy,
+  memoryHierarchyOf,
+  oomKillFile,
+} from "../../core/cgroup_fs.ts";
+import type { Config } from "../../core/config.ts";
+import { describeError } from "../../core/errors.ts";
 import type { Machine } from "../../core/machine.ts";
+import { coveredCgroups } from "../../core/memcg_policy.ts";
+import { parseVmstat } from "../../core/vmstat.ts";
 import type { ProblemLog } from "../log.ts";
-import { readVmstat } from "../procfs.ts";
+import { readKernelText, readVmstat } from "../procfs.ts";
+import { isNotFound, readRegularFile } from "../safe_file.ts";
 import type { Observation, PollRequest, Source, Wake } from "./source.ts";
+
+/** More cgroups than this below the covered ones are not walked (v1 sums a subtree). */
+const MAX_COVERED_CGROUPS = 4_096;
+/** Deeper than this below a covered cgroup is not walked. */
+const MAX_COVERED_DEPTH = 32;
+/** mountinfo of a container host can be long: ~150 bytes a mount. */
+const MOUNTINFO_MAX_BYTES = 16 * 1024 * 1024;
+
+type CounterConfig = Pick<Config, "memcgOom">;
+
+/** What a reading of the covered counters found. */
+interface CoveredReading {
+  counts: Map<string, number>;
+  /** Why some counters could not be read, or null. */
+  failure: string | null;
+}
 
 export class CounterSource implements Source {
   readonly witnessesKills = false;
@@ -18,10 +50,22 @@ export class CounterSource implements Source {
   readonly #problems: ProblemLog;
   #last: number | null = null;
   #majorFaults: number | null = null;
+  #covered: string[];
+  /** The memory hierarchy, looked for until found (it may be mounted later). */
+  #hierarchy: MemoryHierarchy | null = null;
 
-  constructor(machine: Machine, problems: ProblemLog) {
+  constructor(machine: Machine, config: CounterConfig, problems: ProblemLog) {
     this.#machine = machine;
     this.#problems = problems;
+    this.#covered = coveredCgroups(config.memcgOom);
+  }
+
+  /** New parameters (a reload): other cgroups may be covered. */
+  configure(config: CounterConfig): void {
+    this.#covered = coveredCgroups(config.memcgOom);
+    if (this.#covered.length === 0) {
+      this.#problems.cure("memcg-counters", "no --memcg-oom cgroups to count");
+    }
   }
 
   /** The counter now, or null when it cannot be read (reported). */
@@ -67,10 +111,122 @@ export class CounterSource implements Source {
 
   read(wake: Wake): Observation[] {
     const value = this.current();
-    if (value === null) return [];
-    if (this.#last !== null && value !== this.#last) wake.memoryWanted = true;
-    this.#last = value;
-    return [{ kind: "oom-kill-counter", value }];
+    const rose = value !== null && this.#last !== null && value !== this.#last;
+    if (rose) wake.memoryWanted = true;
+    const seen: Observation[] = [];
+    if (value !== null) {
+      this.#last = value;
+      seen.push({ kind: "oom-kill-counter", value });
+    }
+    // After the machine's counter: the kernel counts a kill there first,
+    // then in the victim's cgroup (__oom_kill_process, mm/oom_kill.c).
+    if (
+      this.#covered.length > 0 && (rose || wake.sampleDue || value === null)
+    ) {
+      const reading = this.#readCovered();
+      if (reading !== null) {
+        seen.push({
+          kind: "covered-oom-kills",
+          counts: reading.counts,
+          complete: reading.failure === null,
+        });
+      }
+    }
+    return seen;
+  }
+
+  /** The covered cgroups' counters, or null when the hierarchy is not found (reported). */
+  #readCovered(): CoveredReading | null {
+    if (this.#hierarchy === null) {
+      const text = readKernelText(this.#machine.mountinfo, MOUNTINFO_MAX_BYTES);
+      this.#hierarchy = text.ok ? memoryHierarchyOf(text.value) : null;
+    }
+    const hierarchy = this.#hierarchy;
+    if (hierarchy === null) {
+      this.#problems.report(
+        "memcg-counters",
+        "warning",
+        `no memory cgroup hierarchy mounted from its root in ${this.#machine.mountinfo}: a kill in the --memcg-oom cgroups whose report the kernel's rate limit dropped is not a signal`,
+      );
+      return null;
+    }
+    const reading: CoveredReading = { counts: new Map(), failure: null };
+    for (const cgroup of this.#covered) {
+      this.#count(hierarchy, cgroup, 0, reading);
+    }
+    if (reading.failure === null) {
+      this.#problems.cure(
+        "memcg-counters",
+        "the --memcg-oom cgroups' oom_kill counters are readable again",
+      );
+    } else {
+      this.#problems.report(
+        "memcg-counters",
+        "warning",
+        `cannot read every --memcg-oom cgroup's oom_kill counter (${reading.failure}): a kill there whose report the kernel's rate limit dropped may not be a signal`,
+      );
+    }
+    return reading;
+  }
+
+  /**
+   * `cgroup`'s counter into `reading`, and, where each counts its own tasks
+   * only (v1, or v2 with memory_localevents), those of the cgroups below
+   * it. A cgroup not there (not created yet, or removed) counts nothing.
+   */
+  #count(
+    hierarchy: MemoryHierarchy,
+    cgroup: string,
+    depth: number,
+    reading: CoveredReading,
+  ): void {
+    if (reading.counts.size >= MAX_COVERED_CGROUPS) {
+      reading.failure ??=
+        `more than ${MAX_COVERED_CGROUPS} cgroups below the --memcg-oom ones`;
+      return;
+    }
+    const directory = cgroupDirectory(hierarchy, cgroup);
+    const file = `${directory}/${oomKillFile(hierarchy)}`;
+    let text: string;
+    try {
+      text = readRegularFile(file, { maxBytes: 64 * 1024 });
+    } catch (error) {
+      // Absent: not created yet, or removed while this ran.
+      if (!isNotFound(error)) {
+        reading.failure ??= `${file}: ${describeError(error)}`;
+      }
+      return;
+    }
+    const value = parseVmstat(text).counters.get("oom_kill");
+    if (value === undefined) {
+      reading.failure ??=
+        `${file} has no oom_kill line (kernel older than 4.13)`;
+      return;
+    }
+    reading.counts.set(cgroup, value);
+    if (!hierarchy.ownTasksOnly) return;
+    if (depth >= MAX_COVERED_DEPTH) {
+      reading.failure ??=
+        `${directory} is deeper than ${MAX_COVERED_DEPTH} cgroups`;
+      return;
+    }
+    let entries: Deno.DirEntry[];
+    try {
+      entries = [...Deno.readDirSync(directory)];
+    } catch (error) {
+      if (!isNotFound(error)) {
+        reading.failure ??= `${directory}: ${describeError(error)}`;
+      }
+      return;
+    }
+    for (const entry of entries) {
+      // cgroupfs holds directories (cgroups) and files, never symlinks.
+      if (!entry.isDirectory || entry.isSymlink) continue;
+      const child = cgroup === "/"
+        ? `/${entry.name}`
+        : `${cgroup}/${entry.name}`;
+      this.#count(hierarchy, child, depth + 1, reading);
+    }
   }
 
   describe(): string | null {

@@ -48,7 +48,7 @@ export function openSources(
     log.child("tracepoint"),
     releaseFirst,
   );
-  const counter = new CounterSource(machine, problems);
+  const counter = new CounterSource(machine, config, problems);
   const pressure = new PressureSource(
     machine,
     config,

@@ -1,0 +1,228 @@
+import assert from "node:assert/strict";
+import {
+  cgroupDirectory,
+  memoryHierarchyOf,
+  oomKillFile,
+} from "../../src/core/cgroup_fs.ts";
+import { DEFAULT_CONFIG } from "../../src/core/config.ts";
+import { Detector } from "../../src/core/detector.ts";
+import { parseKernelRecord } from "../../src/core/kernel_log.ts";
+import { CoveredKillCounts } from "../../src/core/kill_ledger.ts";
+import {
+  coveredCgroups,
+  mayRaiseCovered,
+  memcgKillIsSignal,
+} from "../../src/core/memcg_policy.ts";
+
+// This machine's mounts (cgroup v1) and a systemd host's (cgroup v2).
+const V1 = [
+  "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755",
+  "32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu",
+  "35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory",
+].join("\n");
+const V2 =
+  "26 22 0:23 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n";
+
+Deno.test("memoryHierarchyOf(): the v1 memory mount, else the cgroup2 one; only a mount of the root; escapes undone", () => {
+  assert.deepEqual(memoryHierarchyOf(V1), {
+    version: 1,
+    mountPoint: "/sys/fs/cgroup/memory",
+    ownTasksOnly: true,
+  });
+  assert.deepEqual(memoryHierarchyOf(V2), {
+    version: 2,
+    mountPoint: "/sys/fs/cgroup",
+    ownTasksOnly: false,
+  });
+  // A v1 memory mount wins over a cgroup2 one listed first (hybrid hosts:
+  // the controller is bound to v1 then).
+  assert.equal(memoryHierarchyOf(`${V2}${V1}`)?.version, 1);
+  assert.deepEqual(
+    memoryHierarchyOf(
+      "50 22 0:40 / /mnt/cg\\040two rw - cgroup2 cgroup2 rw,memory_localevents\n",
+    ),
+    { version: 2, mountPoint: "/mnt/cg two", ownTasksOnly: true },
+  );
+  // A container's view of a subtree names cgroups from elsewhere.
+  assert.equal(
+    memoryHierarchyOf(
+      "35 31 0:32 /docker/abc /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n",
+    ),
+    null,
+  );
+  assert.equal(
+    memoryHierarchyOf("31 23 0:28 / /tmp rw - tmpfs tmpfs rw\n"),
+    null,
+  );
+  assert.equal(memoryHierarchyOf(""), null);
+  const v1 = memoryHierarchyOf(V1)!;
+  assert.equal(oomKillFile(v1), "memory.oom_control");
+  assert.equal(oomKillFile(memoryHierarchyOf(V2)!), "memory.events");
+  assert.equal(cgroupDirectory(v1, "/db"), "/sys/fs/cgroup/memory/db");
+  assert.equal(cgroupDirectory(v1, "/"), "/sys/fs/cgroup/memory");
+});
+
+Deno.test("coveredCgroups(): the prefixes, none below another; none for all, none or /", () => {
+  assert.deepEqual(
+    coveredCgroups({
+      kind: "prefixes",
+      prefixes: ["/a/b", "/a", "/c", "/ab", "/c"],
+    }),
+    ["/a", "/ab", "/c"],
+  );
+  assert.deepEqual(coveredCgroups({ kind: "all" }), []);
+  assert.deepEqual(coveredCgroups({ kind: "none" }), []);
+  assert.deepEqual(
+    coveredCgroups({ kind: "prefixes", prefixes: ["/a", "/"] }),
+    [],
+  );
+  // `/` covers the cgroup the log did not name too.
+  assert.equal(
+    memcgKillIsSignal({ kind: "prefixes", prefixes: ["/"] }, undefined),
+    true,
+  );
+});
+
+Deno.test("mayRaiseCovered(): which judged kills can explain a rise of the covered counters", () => {
+  const policy = { kind: "prefixes", prefixes: ["/db", "/a/b"] } as const;
+  const cases: [Parameters<typeof mayRaiseCovered>[1], boolean][] = [
+    [{ scope: "global" }, true],
+    [{ scope: "memcg", memcg: "/db/x" }, true],
+    [{ scope: "memcg", memcg: "/a" }, true], // the victim may be in /a/b
+    [{ scope: "memcg", memcg: "/web" }, false],
+    [{ scope: "memcg", victimMemcg: "/db" }, true],
+    [{ scope: "memcg", victimMemcg: "/web" }, false],
+    [{ scope: "memcg" }, false], // the one the counters are read for
+  ];
+  for (const [kill, expected] of cases) {
+    assert.equal(mayRaiseCovered(policy, kill), expected, JSON.stringify(kill));
+  }
+});
+
+Deno.test("CoveredKillCounts: a rise no judged kill explains is due at once, or after the grace while a kill waits", () => {
+  const counts = new CoveredKillCounts(1_000);
+  counts.reading(new Map([["/db", 5]]), true, 0);
+  assert.deepEqual(
+    counts.due(0, false),
+    [],
+    "the first reading is the baseline",
+  );
+  counts.reading(new Map([["/db", 6]]), true, 100);
+  assert.equal(counts.pending, true);
+  assert.deepEqual(counts.due(100, true), [], "a kill waits for its line");
+  assert.deepEqual(counts.due(1_099, true), []);
+  assert.deepEqual(counts.due(1_100, true), ["/db"], "the grace is over");
+  assert.equal(counts.pending, false);
+  // Explained by a judged kill, before or after the reading.
+  counts.credit(2_000);
+  counts.reading(new Map([["/db", 7]]), true, 2_000);
+  assert.deepEqual(counts.due(2_000, false), []);
+  counts.reading(new Map([["/db", 8]]), true, 3_000);
+  counts.credit(3_001);
+  assert.deepEqual(counts.due(3_001, false), []);
+  // A credit is good for 10 s, then it explains nothing.
+  counts.credit(4_000);
+  counts.reading(new Map([["/db", 9]]), true, 14_001);
+  assert.deepEqual(counts.due(14_001, false), ["/db"]);
+  // A cgroup created since counts all its kills; one that could not be
+  // read keeps its value; one removed is forgotten.
+  counts.reading(new Map([["/db", 9], ["/db/new", 2]]), true, 15_000);
+  assert.deepEqual(counts.due(15_000, false), ["/db/new", "/db/new"]);
+  counts.reading(new Map([["/db", 9]]), false, 16_000);
+  counts.reading(new Map([["/db", 9], ["/db/new", 2]]), true, 17_000);
+  assert.deepEqual(counts.due(17_000, false), [], "kept through a failed read");
+  counts.reading(new Map([["/db", 9]]), true, 18_000);
+  counts.reading(new Map([["/db", 9], ["/db/new", 1]]), true, 19_000);
+  assert.deepEqual(counts.due(19_000, false), ["/db/new"], "created again");
+});
+
+function rateLimitedKill(): ReturnType<typeof parseKernelRecord> {
+  // A memcg kill line with no summary before it: printk's OOM rate limit
+  // (mm/oom_kill.c) dropped the report, never the kill line.
+  const [line] = Deno.readTextFileSync(
+    new URL(
+      "../fixtures/kmsg/kmsg_6.18_memcg_ratelimited.txt",
+      import.meta.url,
+    ),
+  ).split("\n");
+  return parseKernelRecord(line);
+}
+
+Deno.test("under memcg_oom prefixes, a kill the log could not place is a signal when a covered cgroup's counter counted it", () => {
+  const record = rateLimitedKill();
+  assert.ok(record !== null);
+  const config = {
+    ...DEFAULT_CONFIG,
+    memcgOom: { kind: "prefixes", prefixes: ["/db"] },
+  } as const;
+  for (const [risen, signals] of [["/db/worker", 1], [null, 0]] as const) {
+    const detector = new Detector(config, 10);
+    const before = new Map([["/db", 3], ["/db/worker", 0]]);
+    detector.observe(
+      { kind: "covered-oom-kills", counts: before, complete: true },
+      0,
+      true,
+    );
+    const logged = detector.observe(
+      { kind: "kernel-records", records: [record] },
+      10,
+      true,
+    );
+    assert.deepEqual(logged.signals, [], "the log alone cannot place it");
+    assert.match(logged.logs[0].message, /in an unidentified cgroup/);
+    detector.observe({ kind: "oom-kill-counter", value: 11 }, 10, true);
+    const after = new Map(before);
+    if (risen !== null) after.set(risen, 1);
+    const counted = detector.observe(
+      { kind: "covered-oom-kills", counts: after, complete: true },
+      10,
+      true,
+    );
+    assert.equal(counted.signals.length, signals);
+    if (signals > 0) {
+      assert.equal(counted.signals[0].kind, "memcg-oom");
+      assert.match(
+        counted.signals[0].detail,
+        /^kill in \/db\/worker \(from its memory cgroup's oom_kill counter/,
+      );
+    }
+    assert.equal(detector.counters.memcgOomKills, 1, "one kill, counted once");
+  }
+});
+
+Deno.test("a kill the log placed in a covered cgroup is one signal, not two; a reload starts the counters over", () => {
+  const config = {
+    ...DEFAULT_CONFIG,
+    memcgOom: { kind: "prefixes", prefixes: ["/db"] },
+  } as const;
+  const detector = new Detector(config, 0);
+  const reading = (value: number) => ({
+    kind: "covered-oom-kills" as const,
+    counts: new Map([["/db", value]]),
+    complete: true,
+  });
+  detector.observe(reading(0), 0, true);
+  const placed = detector.kill({
+    scope: "memcg",
+    source: "kernel log",
+    victim: { pid: 7, name: "hog" },
+    memcg: "/db",
+  }, 10);
+  assert.equal(placed.signals.length, 1);
+  assert.deepEqual(detector.observe(reading(1), 10, true).signals, []);
+  // A global kill of a victim there explains its rise too.
+  detector.kill({ scope: "global", source: "kernel log" }, 20);
+  assert.deepEqual(detector.observe(reading(2), 20, true).signals, []);
+  // Newly covered cgroups' counts so far are not kills to judge.
+  detector.configure({
+    ...config,
+    memcgOom: { kind: "prefixes", prefixes: ["/db", "/web"] },
+  });
+  const widened = {
+    kind: "covered-oom-kills" as const,
+    counts: new Map([["/db", 2], ["/web", 40]]),
+    complete: true,
+  };
+  assert.deepEqual(detector.observe(widened, 30, true).signals, []);
+  assert.equal(detector.killPending, false);
+});
