@@ -1,7 +1,8 @@
 /**
  * `--exec-on-oom`: a user's command run after an episode's start, detached
- * (the daemon does not wait), killed after a timeout, with the event in its
- * environment. Its failure is logged and changes nothing else.
+ * (the daemon does not wait), killed after a timeout with every process it
+ * started, with the event in its environment. Its failure is logged and
+ * changes nothing else.
  *
  * @module
  */
@@ -79,11 +80,15 @@ export function execHooksRunning(): number {
   return running;
 }
 
-/** Starts `sh -c command` with `env` added; returns at once. */
+/**
+ * Starts `sh -c command` with `env` added; returns at once. After
+ * `timeoutMs` the command's process group is killed.
+ */
 export function runExecOnOom(
   command: string,
   env: Record<string, string>,
   log: Logger,
+  timeoutMs: number = EXEC_TIMEOUT_MS,
 ): void {
   let child: Deno.ChildProcess;
   try {
@@ -93,6 +98,10 @@ export function runExecOnOom(
       stdout: "null",
       stderr: "piped",
       env,
+      // Deno starts a detached child with setsid(2): the shell leads a
+      // process group of its own, so the timeout can kill what it started
+      // too (a SIGKILL to sh alone leaves its children running).
+      detached: true,
     }).spawn();
   } catch (error) {
     log.error(`cannot start '${command}': ${error}`);
@@ -101,14 +110,24 @@ export function runExecOnOom(
   running += 1;
   const timer = setTimeout(() => {
     log.error(
-      `'${command}' still runs after ${EXEC_TIMEOUT_MS / 1000} s: killing it`,
+      `'${command}' still runs after ${
+        timeoutMs / 1000
+      } s: killing it and the processes it started`,
     );
     try {
-      child.kill("SIGKILL");
+      // kill(2) with -pgid: the group is the shell's own (setsid above).
+      // Its id is the shell's pid, which Linux does not hand out again
+      // while any process is still in that group (the pid stays in use as
+      // the group's); with none left, ESRCH and the fallback below.
+      Deno.kill(-child.pid, "SIGKILL");
     } catch {
-      // exited meanwhile
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // exited meanwhile
+      }
     }
-  }, EXEC_TIMEOUT_MS);
+  }, timeoutMs);
   const stderr = new OutputStart(child.stderr, OUTPUT_MAX_BYTES);
   void child.status.then(async (status) => {
     running -= 1;

@@ -71,3 +71,63 @@ Deno.test("a hook that leaves a quiet child holding its stderr: the line comes a
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a hook still running at its timeout is killed with the processes it started, not the shell alone", async () => {
+  let logged = "";
+  const log = new Logger("info", { journal: false }, "oomwatch", (line) => {
+    logged += line;
+  });
+  const dir = await Deno.makeTempDir({ prefix: "oomwatch-hook-" });
+  let grandchild = 0;
+  const alive = (pid: number): boolean => {
+    try {
+      // A zombie waits for init to reap it: it no longer runs.
+      const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+      return !/^\d+ \(.*\) Z /s.test(stat);
+    } catch {
+      return false;
+    }
+  };
+  try {
+    // `wait` keeps sh itself running, so sh does not exec the sleep: the
+    // sleep is a child the shell's death alone would leave behind.
+    runExecOnOom(
+      `sleep 300 & echo $! > "$DIR/child"; wait`,
+      { DIR: dir },
+      log,
+      500,
+    );
+    grandchild = await waitFor("the hook's child to start", () => {
+      try {
+        const pid = Number(Deno.readTextFileSync(`${dir}/child`).trim());
+        return pid > 0 ? pid : undefined;
+      } catch {
+        return undefined;
+      }
+    }, 10_000);
+    await waitFor(
+      "the hook killed",
+      () => logged.includes("failed (signal SIGKILL)") ? true : undefined,
+      10_000,
+    );
+    assert.match(
+      logged,
+      /'sleep 300 .*' still runs after 0\.5 s: killing it and the processes it started/,
+    );
+    await waitFor(
+      `the hook's child ${grandchild} to be gone`,
+      () => alive(grandchild) ? undefined : true,
+      5_000,
+    );
+    assert.equal(execHooksRunning(), 0);
+  } finally {
+    if (grandchild > 0 && alive(grandchild)) {
+      try {
+        Deno.kill(grandchild, "SIGKILL");
+      } catch {
+        // gone meanwhile
+      }
+    }
+    await Deno.remove(dir, { recursive: true });
+  }
+});
