@@ -156,7 +156,9 @@ export class Runner {
           this.#internalError(error);
         }
       }
-      this.#logDetection(detector.tick(now));
+      // Time alone judges some kills (a tracepoint victim the log did not
+      // explain within its grace, a covered counter's rise): signals too.
+      await this.#act(detector.tick(now), now);
       await actuator.execute(watchdog.tick(now, detector.memoryNow));
       if (sampleDue) {
         const relocked = lock.ensure();
@@ -194,21 +196,21 @@ export class Runner {
   }
 
   async #observe(observation: Observation, now: number): Promise<void> {
-    const { detector, watchdog, actuator, kernelLog } = this.#parts;
-    const detection = detector.observe(
-      observation,
+    const { detector, kernelLog } = this.#parts;
+    await this.#act(
+      detector.observe(observation, now, kernelLog.witnessesKills),
       now,
-      kernelLog.witnessesKills,
     );
-    this.#logDetection(detection);
+  }
+
+  /** What the detector said: its lines logged, its signals to the watchdog. */
+  async #act(detection: Detection, now: number): Promise<void> {
+    const { watchdog, actuator } = this.#parts;
+    const log = this.#parts.log.child("detector");
+    for (const line of detection.logs) log.log(line.level, line.message);
     for (const signal of detection.signals) {
       await actuator.execute(watchdog.signal(signal, now), signal);
     }
-  }
-
-  #logDetection(detection: Detection): void {
-    const log = this.#parts.log.child("detector");
-    for (const line of detection.logs) log.log(line.level, line.message);
   }
 
   #cadence(now: number): Cadence {

@@ -9,6 +9,7 @@ import { type Config, mergeConfig } from "../../src/core/config.ts";
 import type { Machine } from "../../src/core/machine.ts";
 import { Daemon } from "../../src/shell/daemon.ts";
 import { Logger } from "../../src/shell/log.ts";
+import { execHooksRunning, runExecOnOom } from "../../src/shell/exec_hook.ts";
 import { waitFor } from "./daemon.ts";
 
 const KIB = 1024;
@@ -19,7 +20,7 @@ export class FixtureMachine {
   readonly machine: Machine;
   #memTotal = 8 * GIB;
 
-  private constructor(dir: string, kernelLog: boolean) {
+  private constructor(dir: string, kernelLog: boolean, tracepoint: boolean) {
     this.dir = dir;
     const proc = `${dir}/proc`;
     this.machine = {
@@ -35,19 +36,34 @@ export class FixtureMachine {
       bootId: `${proc}/sys/kernel/random/boot_id`,
       kernelPanic: `${proc}/sys/kernel/panic`,
       proc,
-      tracefs: [],
-      cpusOnline: `${dir}/cpus-online`,
-      kallsyms: `${proc}/kallsyms`,
+      // The machine's own oom:mark_victim where asked (real kills, then,
+      // reported by the real tracepoint into the fixture's world).
+      tracefs: tracepoint
+        ? ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
+        : [],
+      cpusOnline: tracepoint
+        ? "/sys/devices/system/cpu/online"
+        : `${dir}/cpus-online`,
+      kallsyms: tracepoint ? "/proc/kallsyms" : `${proc}/kallsyms`,
       mountinfo: `${proc}/self/mountinfo`,
       watchdogClass: `${dir}/sys-class-watchdog`,
       journal: false,
     };
   }
 
-  /** A fresh tree: 8 GiB, 6 GiB available, no OOM kill yet. */
-  static create({ kernelLog = true } = {}): FixtureMachine {
+  /**
+   * A fresh tree: 8 GiB, 6 GiB available, no OOM kill yet. `tracepoint`:
+   * the machine's real OOM tracepoint, kallsyms and CPUs (root, tracefs).
+   * Woken by the tracepoint the daemon waits on the test's own thread,
+   * where no timer of the test runs (core/cadence.ts, waitsOnOwnThread):
+   * a test keeps an --exec-on-oom-like command running meanwhile
+   * ({@link whileLoopFree}).
+   */
+  static create(
+    { kernelLog = true, tracepoint = false } = {},
+  ): FixtureMachine {
     const dir = Deno.makeTempDirSync({ prefix: "oomwatch-machine-" });
-    const fixture = new FixtureMachine(dir, kernelLog);
+    const fixture = new FixtureMachine(dir, kernelLog, tracepoint);
     for (
       const sub of [
         "proc/pressure",
@@ -153,6 +169,37 @@ export interface InProcessDaemon {
  * fixture's dir), hands it to `body`, then stops it and waits for the loop to
  * end, however `body` ends.
  */
+/**
+ * Runs `body` while a command started by the exec hook's own runner is
+ * running, so an in-process daemon woken by the tracepoint waits on a
+ * worker thread and the test's timers run; waits for the command's end.
+ */
+export async function whileLoopFree(body: () => Promise<void>): Promise<void> {
+  const log = new Logger("error", { journal: false }, "oomwatch", () => {});
+  const before = execHooksRunning();
+  const dir = await Deno.makeTempDir({ prefix: "oomwatch-loop-free-" });
+  runExecOnOom(
+    `while [ ! -e "$DIR/stop" ]; do sleep 0.05; done`,
+    { DIR: dir },
+    log,
+    120_000,
+  );
+  try {
+    await body();
+  } finally {
+    await Deno.writeTextFile(`${dir}/stop`, "");
+    try {
+      await waitFor(
+        "the command that kept the event loop free to end",
+        () => execHooksRunning() === before ? true : undefined,
+        10_000,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  }
+}
+
 export async function withDaemon(
   fixture: FixtureMachine,
   overrides: Partial<Config>,

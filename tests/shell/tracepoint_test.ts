@@ -16,6 +16,11 @@ import {
 import { awaitFullOomReports, MEMCG, MemoryCgroup } from "../helpers/memcg.ts";
 import { commandsNeed, privilegedTest, ROOT } from "../helpers/privilege.ts";
 import { TRACEPOINT } from "../helpers/tracing.ts";
+import {
+  FixtureMachine,
+  whileLoopFree,
+  withDaemon,
+} from "../helpers/fixture_machine.ts";
 
 const MIB = 1024 * 1024;
 const CGROUP_LIMIT = 48 * MIB;
@@ -131,6 +136,39 @@ privilegedTest(
         neighbour.destroy();
       }
     }),
+);
+
+privilegedTest(
+  "a tracepoint victim the kernel log never explains is judged when its grace ends, and that verdict's signal starts an episode",
+  [ROOT, MEMCG, TRACEPOINT],
+  async () => {
+    // The real tracepoint in a fixture's world: the fixture's kernel log
+    // and /proc/vmstat never hear of the kill, so only the passing of time
+    // (the victim's grace, VICTIM_GRACE_MS) judges it — the path a victim
+    // marked without a kill line takes (task_will_free_mem in
+    // mm/oom_kill.c). `/` covers a memcg kill whose cgroup is not known.
+    const fixture = FixtureMachine.create({ tracepoint: true });
+    const cgroup = MemoryCgroup.create(CGROUP_LIMIT);
+    try {
+      await whileLoopFree(() =>
+        withDaemon(
+          fixture,
+          { psiFull: 0, memcgOom: { kind: "prefixes", prefixes: ["/"] } },
+          async (daemon) => {
+            await daemon.waitForLog(/waiting on the kernel's oom:mark_victim/);
+            assert.equal((await cgroup.runHog()).signal, "SIGKILL");
+            const started = await daemon.waitForLog(
+              /OOM episode 1 started by memcg-oom (.*)/,
+            );
+            assert.match(started[1], /python3|hog/, daemon.log());
+          },
+        )
+      );
+    } finally {
+      cgroup.destroy();
+      fixture.remove();
+    }
+  },
 );
 
 /** A hog on CPU 0: its kill's sample goes to CPU 0's ring. */
