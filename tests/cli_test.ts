@@ -179,6 +179,14 @@ Deno.test("--memcg-oom alone means all memcg kills; with paths, only those cgrou
     refusal(["--memcg-oom=relative"]).message,
     /invalid value 'relative' for memcg_oom/,
   );
+  // The counters are read below the hierarchy's mount: no way out of it.
+  for (const path of ["/a/../../../tmp/x", "/a/./b", "/a//b", "/.."]) {
+    assert.match(
+      refusal(["--memcg-oom", path, "check"]).message,
+      /invalid value .* for memcg_oom; allowed: .*without \. or \.\./,
+      path,
+    );
+  }
 });
 
 Deno.test("parseCommandLine() refuses unknown commands, extra words and bad values", () => {

@@ -193,7 +193,7 @@ const PARAMETERS: { readonly [K in keyof Config]: Parameter<K> } = {
   memcgOom: {
     name: "memcg_oom",
     allowed:
-      "0 (memcg OOM kills are not OOM signals), 1 (all are), or comma-separated cgroup paths such as /system.slice/db.service (kills in those cgroups and below them are)",
+      "0 (memcg OOM kills are not OOM signals), 1 (all are), or comma-separated cgroup paths such as /system.slice/db.service, without . or .. (kills in those cgroups and below them are)",
     parse: memcgPolicy,
     print: printMemcgPolicy,
     bare: "1",

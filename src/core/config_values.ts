@@ -53,7 +53,10 @@ export const absolutePath: Parser<string> = (raw) => {
 
 /**
  * `0`, `1`, or comma-separated cgroup paths as the kernel log names them
- * (`/system.slice/db.service`): each absolute, without a trailing slash.
+ * (`/system.slice/db.service`): each absolute, without a trailing slash,
+ * and without an empty, `.` or `..` component — the kernel never prints
+ * one, and the covered cgroups' counters are read at these paths below
+ * the hierarchy's mount, which `..` would leave.
  */
 export const memcgPolicy: Parser<MemcgOomPolicy> = (raw) => {
   const text = raw.trim();
@@ -61,7 +64,11 @@ export const memcgPolicy: Parser<MemcgOomPolicy> = (raw) => {
   if (text === "1") return { kind: "all" };
   const prefixes = text.split(",").map((part) => part.trim());
   const valid = prefixes.every((prefix) =>
-    prefix === "/" || isAbsoluteFilePath(prefix)
+    prefix === "/" ||
+    (isAbsoluteFilePath(prefix) &&
+      prefix.slice(1).split("/").every((part) =>
+        part !== "" && part !== "." && part !== ".."
+      ))
   );
   return valid && prefixes.length > 0
     ? { kind: "prefixes", prefixes }

@@ -29,13 +29,19 @@ import {
   mayRaiseCovered,
   memcgKillIsSignal,
 } from "./memcg_policy.ts";
-import { CoveredKillCounts, fallbackScope, KillLedger } from "./kill_ledger.ts";
+import {
+  type CoveredCounter,
+  CoveredKillCounts,
+  fallbackScope,
+  KillLedger,
+} from "./kill_ledger.ts";
 import type { KillObservation } from "./kill_correlator.ts";
 import { KillWitnesses, type Victim } from "./witnesses.ts";
 import type { Meminfo } from "./meminfo.ts";
 import { StallMeter, stallSignal } from "./pressure.ts";
 import type { OomSignal } from "./episode.ts";
 import { type ThrashFigures, ThrashMeter, thrashSignal } from "./thrash.ts";
+import { escapeControl } from "./text.ts";
 
 /** How far back the fallback looks for the lowest MemAvailable. */
 export const FALLBACK_MEMORY_WINDOW_MS = 10_000;
@@ -54,12 +60,12 @@ export type Observation =
   | { kind: "victims-lost"; count: number }
   | { kind: "oom-kill-counter"; value: number }
   /**
-   * The `oom_kill` counters of the `--memcg-oom` cgroups, by cgroup
-   * (core/cgroup_fs.ts); `complete` false when some could not be read.
+   * The `oom_kill` counters of the `--memcg-oom` cgroups and those below
+   * them (core/cgroup_fs.ts); `complete` false when some could not be read.
    */
   | {
     kind: "covered-oom-kills";
-    counts: ReadonlyMap<string, number>;
+    counters: readonly CoveredCounter[];
     complete: boolean;
   }
   | { kind: "memory"; info: Meminfo }
@@ -213,7 +219,7 @@ export class Detector {
         return this.counter(observation.value, nowMs, killWitness);
       case "covered-oom-kills":
         this.#covered.reading(
-          observation.counts,
+          observation.counters,
           observation.complete,
           nowMs,
         );
@@ -272,8 +278,11 @@ export class Detector {
       cgroup,
     ) => ({
       kind: "memcg-oom",
-      detail:
-        `kill in ${cgroup} (from its memory cgroup's oom_kill counter: the kernel logged no summary of the kill)`,
+      // A name from the cgroup filesystem: whoever may create cgroups there
+      // (a delegated subtree) chose it, control bytes and all.
+      detail: `kill in ${
+        escapeControl(cgroup)
+      } (from its memory cgroup's oom_kill counter: the kernel logged no summary of the kill)`,
     }));
     return { signals, logs: [] };
   }

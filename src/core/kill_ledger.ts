@@ -98,8 +98,26 @@ const CREDIT_MS = 10_000;
  * covered cgroup: a signal after all. It is given up at once when no
  * counted kill still waits for its kill line, else after the grace.
  */
+/**
+ * One covered cgroup's `oom_kill` counter as read: `id` tells this cgroup
+ * from another made later at the same path (the counter file's inode: a
+ * cgroup removed and created again, as systemd does on a restart, has new
+ * ones and counts from 0; a renamed one keeps them).
+ */
+export interface CoveredCounter {
+  cgroup: string;
+  id: string;
+  value: number;
+}
+
+/** More counters than a reading holds (4096 cgroups) by far. */
+const MAX_REMEMBERED_COUNTERS = 16_384;
+
 export class CoveredKillCounts {
+  /** Each counter's last value, by id. */
   #last: Map<string, number> | null = null;
+  /** Whether the last reading read every covered counter. */
+  #lastComplete = false;
   /** The cgroups whose counters rose for kills not yet explained, oldest first. */
   #unexplained: string[] = [];
   #unexplainedSinceMs: number | null = null;
@@ -117,28 +135,33 @@ export class CoveredKillCounts {
   }
 
   /**
-   * A reading at `nowMs`: each counter's value by cgroup. The first reading
-   * is the baseline; after it, a cgroup not seen before counts all its kills
-   * (it was created since). `complete` false: some counters could not be
-   * read, and those keep their last values.
+   * A reading at `nowMs`. The first reading is the baseline. After it, a
+   * counter not seen before counts all its kills when the reading before
+   * read every covered counter (its cgroup was created since), and none
+   * otherwise (it may be one that reading could not reach: its kills are
+   * older). `complete` false: some counters could not be read, and those
+   * keep their last values.
    */
   reading(
-    counts: ReadonlyMap<string, number>,
+    counters: readonly CoveredCounter[],
     complete: boolean,
     nowMs: number,
   ): void {
     const last = this.#last;
     if (last !== null) {
-      for (const [cgroup, value] of counts) {
-        const rise = value - (last.get(cgroup) ?? 0);
-        for (let i = 0; i < rise && i < 1_000; i++) {
+      for (const { cgroup, id, value } of counters) {
+        const before = last.get(id) ?? (this.#lastComplete ? 0 : value);
+        for (let i = 0; i < value - before && i < 1_000; i++) {
           this.#unexplained.push(cgroup);
         }
       }
     }
-    const next = complete || last === null ? new Map() : new Map(last);
-    for (const [cgroup, value] of counts) next.set(cgroup, value);
+    const keep = !complete && last !== null &&
+      last.size + counters.length <= MAX_REMEMBERED_COUNTERS;
+    const next = keep ? new Map(last) : new Map<string, number>();
+    for (const { id, value } of counters) next.set(id, value);
     this.#last = next;
+    this.#lastComplete = complete;
     this.#match(nowMs);
   }
 

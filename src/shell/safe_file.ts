@@ -112,7 +112,7 @@ function openChecked(
   allowed: readonly number[],
   mode = 0,
   trustedOwners?: readonly number[],
-): number {
+): { fd: number; info: FileInfo } {
   let fd: number;
   try {
     fd = openPath(
@@ -151,7 +151,7 @@ function openChecked(
         }, so it is not a file oomwatch wrote`,
     );
   }
-  return fd;
+  return { fd, info };
 }
 
 /** Reads every byte of an open regular file, up to `maxBytes`. */
@@ -224,10 +224,22 @@ function readChunks(
  */
 export function readRegularFile(
   path: string,
+  options: ReadOptions = {},
+): string {
+  return readRegularFileIdentity(path, options).text;
+}
+
+/**
+ * {@link readRegularFile}, with the file's device and inode: which file
+ * was read, for a caller that must tell a file from one made anew at the
+ * same path (a cgroup removed and created again).
+ */
+export function readRegularFileIdentity(
+  path: string,
   { maxBytes = DEFAULT_MAX_BYTES, followSymlink = false, trustedOwners }:
     ReadOptions = {},
-): string {
-  const fd = openChecked(
+): FileIdentity {
+  const { fd, info } = openChecked(
     path,
     O.RDONLY,
     followSymlink,
@@ -237,7 +249,8 @@ export function readRegularFile(
   );
   try {
     decoder ??= new TextDecoder();
-    return decoder.decode(readAll(fd, path, maxBytes));
+    const text = decoder.decode(readAll(fd, path, maxBytes));
+    return { dev: info.dev, ino: info.ino, text };
   } finally {
     closeFd(fd);
   }
@@ -253,7 +266,7 @@ export function scanRegularFile(
   maxBytes: number,
   take: (piece: Uint8Array) => void,
 ): void {
-  const fd = openChecked(path, O.RDONLY, false, [S_IF.REG]);
+  const { fd } = openChecked(path, O.RDONLY, false, [S_IF.REG]);
   try {
     readChunks(fd, path, maxBytes, take);
   } finally {
@@ -400,7 +413,7 @@ export function appendRecord(
   bytes: Uint8Array,
   { create = false }: { create?: boolean } = {},
 ): void {
-  const fd = openChecked(
+  const { fd } = openChecked(
     path,
     O.WRONLY | O.APPEND | (create ? O.CREAT : 0),
     false,

@@ -7,7 +7,10 @@ import {
 import { DEFAULT_CONFIG } from "../../src/core/config.ts";
 import { Detector } from "../../src/core/detector.ts";
 import { parseKernelRecord } from "../../src/core/kernel_log.ts";
-import { CoveredKillCounts } from "../../src/core/kill_ledger.ts";
+import {
+  type CoveredCounter,
+  CoveredKillCounts,
+} from "../../src/core/kill_ledger.ts";
 import {
   coveredCgroups,
   mayRaiseCovered,
@@ -99,15 +102,26 @@ Deno.test("mayRaiseCovered(): which judged kills can explain a rise of the cover
   }
 });
 
+/** Counters as a reading gives them; a cgroup's id is its name unless told. */
+function counters(
+  ...entries: [cgroup: string, value: number, id?: string][]
+): CoveredCounter[] {
+  return entries.map(([cgroup, value, id]) => ({
+    cgroup,
+    value,
+    id: id ?? cgroup,
+  }));
+}
+
 Deno.test("CoveredKillCounts: a rise no judged kill explains is due at once, or after the grace while a kill waits", () => {
   const counts = new CoveredKillCounts(1_000);
-  counts.reading(new Map([["/db", 5]]), true, 0);
+  counts.reading(counters(["/db", 5]), true, 0);
   assert.deepEqual(
     counts.due(0, false),
     [],
     "the first reading is the baseline",
   );
-  counts.reading(new Map([["/db", 6]]), true, 100);
+  counts.reading(counters(["/db", 6]), true, 100);
   assert.equal(counts.pending, true);
   assert.deepEqual(counts.due(100, true), [], "a kill waits for its line");
   assert.deepEqual(counts.due(1_099, true), []);
@@ -115,25 +129,47 @@ Deno.test("CoveredKillCounts: a rise no judged kill explains is due at once, or 
   assert.equal(counts.pending, false);
   // Explained by a judged kill, before or after the reading.
   counts.credit(2_000);
-  counts.reading(new Map([["/db", 7]]), true, 2_000);
+  counts.reading(counters(["/db", 7]), true, 2_000);
   assert.deepEqual(counts.due(2_000, false), []);
-  counts.reading(new Map([["/db", 8]]), true, 3_000);
+  counts.reading(counters(["/db", 8]), true, 3_000);
   counts.credit(3_001);
   assert.deepEqual(counts.due(3_001, false), []);
   // A credit is good for 10 s, then it explains nothing.
   counts.credit(4_000);
-  counts.reading(new Map([["/db", 9]]), true, 14_001);
+  counts.reading(counters(["/db", 9]), true, 14_001);
   assert.deepEqual(counts.due(14_001, false), ["/db"]);
-  // A cgroup created since counts all its kills; one that could not be
-  // read keeps its value; one removed is forgotten.
-  counts.reading(new Map([["/db", 9], ["/db/new", 2]]), true, 15_000);
-  assert.deepEqual(counts.due(15_000, false), ["/db/new", "/db/new"]);
-  counts.reading(new Map([["/db", 9]]), false, 16_000);
-  counts.reading(new Map([["/db", 9], ["/db/new", 2]]), true, 17_000);
-  assert.deepEqual(counts.due(17_000, false), [], "kept through a failed read");
-  counts.reading(new Map([["/db", 9]]), true, 18_000);
-  counts.reading(new Map([["/db", 9], ["/db/new", 1]]), true, 19_000);
-  assert.deepEqual(counts.due(19_000, false), ["/db/new"], "created again");
+});
+
+Deno.test("CoveredKillCounts: a cgroup is told by its counter's id: created since counts all its kills, made anew counts from 0, renamed counts on, unreachable before is a baseline", () => {
+  const counts = new CoveredKillCounts(1_000);
+  counts.reading(counters(["/db", 9]), true, 0);
+  counts.reading(counters(["/db", 9], ["/db/new", 2, "n1"]), true, 1_000);
+  assert.deepEqual(
+    counts.due(1_000, false),
+    ["/db/new", "/db/new"],
+    "created since the last complete reading",
+  );
+  // Not read once (a failure elsewhere): it keeps its value.
+  counts.reading(counters(["/db", 9]), false, 2_000);
+  counts.reading(counters(["/db", 9], ["/db/new", 2, "n1"]), true, 3_000);
+  assert.deepEqual(counts.due(3_000, false), [], "kept through a failed read");
+  // Removed, then made again (a service restarted) before the next read:
+  // the same name and the same value, but a new counter: both its kills
+  // are new.
+  counts.reading(counters(["/db", 9], ["/db/new", 2, "n2"]), true, 4_000);
+  assert.deepEqual(counts.due(4_000, false), ["/db/new", "/db/new"]);
+  counts.reading(counters(["/db", 9], ["/db/new", 0, "n3"]), true, 5_000);
+  assert.deepEqual(counts.due(5_000, false), [], "made anew, no kill yet");
+  // Renamed (v1 and v2 allow it within the parent): its kills are old.
+  counts.reading(counters(["/db", 9], ["/db/renamed", 0, "n3"]), true, 6_000);
+  assert.deepEqual(counts.due(6_000, false), []);
+  // A reading that stopped short (the walk's cap) may have missed cgroups
+  // that existed: one first seen after it is a baseline, not new kills.
+  counts.reading(counters(["/db", 9]), false, 7_000);
+  counts.reading(counters(["/db", 9], ["/db/old", 3, "o1"]), true, 8_000);
+  assert.deepEqual(counts.due(8_000, false), [], "unreachable before");
+  counts.reading(counters(["/db", 9], ["/db/old", 4, "o1"]), true, 9_000);
+  assert.deepEqual(counts.due(9_000, false), ["/db/old"], "and counted on");
 });
 
 function rateLimitedKill(): ReturnType<typeof parseKernelRecord> {
@@ -157,9 +193,13 @@ Deno.test("under memcg_oom prefixes, a kill the log could not place is a signal 
   } as const;
   for (const [risen, signals] of [["/db/worker", 1], [null, 0]] as const) {
     const detector = new Detector(config, 10);
-    const before = new Map([["/db", 3], ["/db/worker", 0]]);
+    const before: [string, number][] = [["/db", 3], ["/db/worker", 0]];
     detector.observe(
-      { kind: "covered-oom-kills", counts: before, complete: true },
+      {
+        kind: "covered-oom-kills",
+        counters: counters(...before),
+        complete: true,
+      },
       0,
       true,
     );
@@ -171,10 +211,16 @@ Deno.test("under memcg_oom prefixes, a kill the log could not place is a signal 
     assert.deepEqual(logged.signals, [], "the log alone cannot place it");
     assert.match(logged.logs[0].message, /in an unidentified cgroup/);
     detector.observe({ kind: "oom-kill-counter", value: 11 }, 10, true);
-    const after = new Map(before);
-    if (risen !== null) after.set(risen, 1);
+    const after = before.map(([cgroup, value]): [string, number] => [
+      cgroup,
+      cgroup === risen ? value + 1 : value,
+    ]);
     const counted = detector.observe(
-      { kind: "covered-oom-kills", counts: after, complete: true },
+      {
+        kind: "covered-oom-kills",
+        counters: counters(...after),
+        complete: true,
+      },
       10,
       true,
     );
@@ -198,7 +244,7 @@ Deno.test("a kill the log placed in a covered cgroup is one signal, not two; a r
   const detector = new Detector(config, 0);
   const reading = (value: number) => ({
     kind: "covered-oom-kills" as const,
-    counts: new Map([["/db", value]]),
+    counters: counters(["/db", value]),
     complete: true,
   });
   detector.observe(reading(0), 0, true);
@@ -220,9 +266,26 @@ Deno.test("a kill the log placed in a covered cgroup is one signal, not two; a r
   });
   const widened = {
     kind: "covered-oom-kills" as const,
-    counts: new Map([["/db", 2], ["/web", 40]]),
+    counters: counters(["/db", 2], ["/web", 40]),
     complete: true,
   };
   assert.deepEqual(detector.observe(widened, 30, true).signals, []);
   assert.equal(detector.killPending, false);
+});
+
+Deno.test("a covered counter's cgroup is named escaped in the signal: a delegated subtree's names are anyone's", () => {
+  const config = {
+    ...DEFAULT_CONFIG,
+    memcgOom: { kind: "prefixes", prefixes: ["/db"] },
+  } as const;
+  const detector = new Detector(config, 0);
+  const reading = (value: number) => ({
+    kind: "covered-oom-kills" as const,
+    counters: counters(["/db/\x1b[2Jx\ny", value]),
+    complete: true,
+  });
+  detector.observe(reading(0), 0, true);
+  const [signal] = detector.observe(reading(1), 10, true).signals;
+  assert.equal(signal.kind, "memcg-oom");
+  assert.match(signal.detail, /^kill in \/db\/\\x1b\[2Jx\\x0ay \(/);
 });

@@ -21,11 +21,13 @@ import {
 import type { Config } from "../../core/config.ts";
 import { describeError } from "../../core/errors.ts";
 import type { Machine } from "../../core/machine.ts";
+import type { CoveredCounter } from "../../core/kill_ledger.ts";
 import { coveredCgroups } from "../../core/memcg_policy.ts";
+import { escapeControl } from "../../core/text.ts";
 import { parseVmstat } from "../../core/vmstat.ts";
 import type { ProblemLog } from "../log.ts";
 import { readKernelText, readVmstat } from "../procfs.ts";
-import { isNotFound, readRegularFile } from "../safe_file.ts";
+import { isNotFound, readRegularFileIdentity } from "../safe_file.ts";
 import type { Observation, PollRequest, Source, Wake } from "./source.ts";
 
 /** More cgroups than this below the covered ones are not walked (v1 sums a subtree). */
@@ -39,7 +41,7 @@ type CounterConfig = Pick<Config, "memcgOom">;
 
 /** What a reading of the covered counters found. */
 interface CoveredReading {
-  counts: Map<string, number>;
+  counters: CoveredCounter[];
   /** Why some counters could not be read, or null. */
   failure: string | null;
 }
@@ -127,7 +129,7 @@ export class CounterSource implements Source {
       if (reading !== null) {
         seen.push({
           kind: "covered-oom-kills",
-          counts: reading.counts,
+          counters: reading.counters,
           complete: reading.failure === null,
         });
       }
@@ -150,7 +152,7 @@ export class CounterSource implements Source {
       );
       return null;
     }
-    const reading: CoveredReading = { counts: new Map(), failure: null };
+    const reading: CoveredReading = { counters: [], failure: null };
     for (const cgroup of this.#covered) {
       this.#count(hierarchy, cgroup, 0, reading);
     }
@@ -163,7 +165,10 @@ export class CounterSource implements Source {
       this.#problems.report(
         "memcg-counters",
         "warning",
-        `cannot read every --memcg-oom cgroup's oom_kill counter (${reading.failure}): a kill there whose report the kernel's rate limit dropped may not be a signal`,
+        // Paths below the covered cgroups: names whoever made them chose.
+        `cannot read every --memcg-oom cgroup's oom_kill counter (${
+          escapeControl(reading.failure)
+        }): a kill there whose report the kernel's rate limit dropped may not be a signal`,
       );
     }
     return reading;
@@ -180,16 +185,16 @@ export class CounterSource implements Source {
     depth: number,
     reading: CoveredReading,
   ): void {
-    if (reading.counts.size >= MAX_COVERED_CGROUPS) {
+    if (reading.counters.length >= MAX_COVERED_CGROUPS) {
       reading.failure ??=
         `more than ${MAX_COVERED_CGROUPS} cgroups below the --memcg-oom ones`;
       return;
     }
     const directory = cgroupDirectory(hierarchy, cgroup);
     const file = `${directory}/${oomKillFile(hierarchy)}`;
-    let text: string;
+    let read: { dev: string; ino: bigint; text: string };
     try {
-      text = readRegularFile(file, { maxBytes: 64 * 1024 });
+      read = readRegularFileIdentity(file, { maxBytes: 64 * 1024 });
     } catch (error) {
       // Absent: not created yet, or removed while this ran.
       if (!isNotFound(error)) {
@@ -197,13 +202,14 @@ export class CounterSource implements Source {
       }
       return;
     }
-    const value = parseVmstat(text).counters.get("oom_kill");
+    const value = parseVmstat(read.text).counters.get("oom_kill");
     if (value === undefined) {
       reading.failure ??=
         `${file} has no oom_kill line (kernel older than 4.13)`;
       return;
     }
-    reading.counts.set(cgroup, value);
+    // The counter file's inode: a cgroup made anew at this path has others.
+    reading.counters.push({ cgroup, id: `${read.dev}:${read.ino}`, value });
     if (!hierarchy.ownTasksOnly) return;
     if (depth >= MAX_COVERED_DEPTH) {
       reading.failure ??=
@@ -222,6 +228,13 @@ export class CounterSource implements Source {
     for (const entry of entries) {
       // cgroupfs holds directories (cgroups) and files, never symlinks.
       if (!entry.isDirectory || entry.isSymlink) continue;
+      // Deno hands a name that is not UTF-8 over with U+FFFD in it, a path
+      // that does not exist: a cgroup that would be skipped unseen.
+      if (entry.name.includes("\uFFFD")) {
+        reading.failure ??=
+          `${directory} holds a cgroup whose name is not UTF-8`;
+        continue;
+      }
       const child = cgroup === "/"
         ? `/${entry.name}`
         : `${cgroup}/${entry.name}`;
