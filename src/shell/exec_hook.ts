@@ -1,8 +1,8 @@
 /**
  * `--exec-on-oom`: a user's command run after an episode's start, detached
- * (the daemon does not wait), killed after a timeout with every process it
- * started, with the event in its environment. Its failure is logged and
- * changes nothing else.
+ * (the daemon does not wait), its process group killed when the shell still
+ * runs at the timeout, with the event in its environment. Its failure is
+ * logged and changes nothing else.
  *
  * @module
  */

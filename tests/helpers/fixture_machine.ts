@@ -185,6 +185,11 @@ export async function whileLoopFree(body: () => Promise<void>): Promise<void> {
     120_000,
   );
   try {
+    if (execHooksRunning() === before) {
+      throw new Error(
+        "the command that keeps the event loop free did not start",
+      );
+    }
     await body();
   } finally {
     await Deno.writeTextFile(`${dir}/stop`, "");

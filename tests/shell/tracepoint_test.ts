@@ -148,15 +148,17 @@ privilegedTest(
     // marked without a kill line takes (task_will_free_mem in
     // mm/oom_kill.c). `/` covers a memcg kill whose cgroup is not known.
     const fixture = FixtureMachine.create({ tracepoint: true });
-    const cgroup = MemoryCgroup.create(CGROUP_LIMIT);
+    let cgroup: MemoryCgroup | null = null;
     try {
+      cgroup = MemoryCgroup.create(CGROUP_LIMIT);
+      const hogs = cgroup;
       await whileLoopFree(() =>
         withDaemon(
           fixture,
           { psiFull: 0, memcgOom: { kind: "prefixes", prefixes: ["/"] } },
           async (daemon) => {
             await daemon.waitForLog(/waiting on the kernel's oom:mark_victim/);
-            assert.equal((await cgroup.runHog()).signal, "SIGKILL");
+            assert.equal((await hogs.runHog()).signal, "SIGKILL");
             const started = await daemon.waitForLog(
               /OOM episode 1 started by memcg-oom (.*)/,
             );
@@ -165,7 +167,7 @@ privilegedTest(
         )
       );
     } finally {
-      cgroup.destroy();
+      cgroup?.destroy();
       fixture.remove();
     }
   },

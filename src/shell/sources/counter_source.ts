@@ -27,7 +27,7 @@ import { escapeControl } from "../../core/text.ts";
 import { parseVmstat } from "../../core/vmstat.ts";
 import type { ProblemLog } from "../log.ts";
 import { readKernelText, readVmstat } from "../procfs.ts";
-import { isNotFound, readRegularFileIdentity } from "../safe_file.ts";
+import { isNotFound, readRegularFileIdentity, statLink } from "../safe_file.ts";
 import type { Observation, PollRequest, Source, Wake } from "./source.ts";
 
 /** More cgroups than this below the covered ones are not walked (v1 sums a subtree). */
@@ -42,8 +42,10 @@ type CounterConfig = Pick<Config, "memcgOom">;
 /** What a reading of the covered counters found. */
 interface CoveredReading {
   counters: CoveredCounter[];
-  /** Why some counters could not be read, or null. */
+  /** Why some counters could not be read, or null (the reading is incomplete). */
   failure: string | null;
+  /** A cgroup left out that does not make the reading incomplete, or null. */
+  notice: string | null;
 }
 
 export class CounterSource implements Source {
@@ -152,11 +154,16 @@ export class CounterSource implements Source {
       );
       return null;
     }
-    const reading: CoveredReading = { counters: [], failure: null };
+    const reading: CoveredReading = {
+      counters: [],
+      failure: null,
+      notice: null,
+    };
     for (const cgroup of this.#covered) {
       this.#count(hierarchy, cgroup, 0, reading);
     }
-    if (reading.failure === null) {
+    const trouble = reading.failure ?? reading.notice;
+    if (trouble === null) {
       this.#problems.cure(
         "memcg-counters",
         "the --memcg-oom cgroups' oom_kill counters are readable again",
@@ -167,7 +174,7 @@ export class CounterSource implements Source {
         "warning",
         // Paths below the covered cgroups: names whoever made them chose.
         `cannot read every --memcg-oom cgroup's oom_kill counter (${
-          escapeControl(reading.failure)
+          escapeControl(trouble)
         }): a kill there whose report the kernel's rate limit dropped may not be a signal`,
       );
     }
@@ -228,16 +235,21 @@ export class CounterSource implements Source {
     for (const entry of entries) {
       // cgroupfs holds directories (cgroups) and files, never symlinks.
       if (!entry.isDirectory || entry.isSymlink) continue;
-      // Deno hands a name that is not UTF-8 over with U+FFFD in it, a path
-      // that does not exist: a cgroup that would be skipped unseen.
-      if (entry.name.includes("\uFFFD")) {
-        reading.failure ??=
-          `${directory} holds a cgroup whose name is not UTF-8`;
-        continue;
-      }
       const child = cgroup === "/"
         ? `/${entry.name}`
         : `${cgroup}/${entry.name}`;
+      // Deno hands a name that is not UTF-8 over with U+FFFD in it, a path
+      // that does not exist: a cgroup that would be skipped unseen. Said,
+      // but the reading stays complete (cgroups made later still count
+      // from 0): what that cgroup's owner hides is its own kills.
+      if (
+        entry.name.includes("\uFFFD") &&
+        statLink(cgroupDirectory(hierarchy, child)) === null
+      ) {
+        reading.notice ??=
+          `${directory} holds a cgroup whose name is not UTF-8, not read`;
+        continue;
+      }
       this.#count(hierarchy, child, depth + 1, reading);
     }
   }
