@@ -88,17 +88,6 @@ export class KillLedger {
 const CREDIT_MS = 10_000;
 
 /**
- * The `oom_kill` counters of the `--memcg-oom` cgroups (core/cgroup_fs.ts),
- * reconciled with the kills the detector judged. The kernel counts a kill
- * in the victim's cgroup even when printk's OOM rate limit (10 reports in
- * 5 s, oom_rs in mm/oom_kill.c) dropped the summary that names its cgroup;
- * such a kill is judged "memcg, cgroup unknown", not a signal. A rise of
- * these counters that no kill which may have raised them explains
- * (mayRaiseCovered in core/memcg_policy.ts) is such a kill in a
- * covered cgroup: a signal after all. It is given up at once when no
- * counted kill still waits for its kill line, else after the grace.
- */
-/**
  * One covered cgroup's `oom_kill` counter as read: `id` tells this cgroup
  * from another made later at the same path (the counter file's inode: a
  * cgroup removed and created again, as systemd does on a restart, has new
@@ -113,6 +102,17 @@ export interface CoveredCounter {
 /** More counters than a reading holds (4096 cgroups) by far. */
 const MAX_REMEMBERED_COUNTERS = 16_384;
 
+/**
+ * The `oom_kill` counters of the `--memcg-oom` cgroups (core/cgroup_fs.ts),
+ * reconciled with the kills the detector judged. The kernel counts a kill
+ * in the victim's cgroup even when printk's OOM rate limit (10 reports in
+ * 5 s, oom_rs in mm/oom_kill.c) dropped the summary that names its cgroup;
+ * such a kill is judged "memcg, cgroup unknown", not a signal. A rise of
+ * these counters that no kill which may have raised them explains
+ * (mayRaiseCovered in core/memcg_policy.ts) is such a kill in a
+ * covered cgroup: a signal after all. It is given up at once when no
+ * counted kill still waits for its kill line, else after the grace.
+ */
 export class CoveredKillCounts {
   /** Each counter's last value, by id. */
   #last: Map<string, number> | null = null;

@@ -5,7 +5,7 @@ import {
   oomKillFile,
 } from "../../src/core/cgroup_fs.ts";
 import { DEFAULT_CONFIG } from "../../src/core/config.ts";
-import { Detector } from "../../src/core/detector.ts";
+import { Detector, type Observation } from "../../src/core/detector.ts";
 import { parseKernelRecord } from "../../src/core/kernel_log.ts";
 import {
   type CoveredCounter,
@@ -184,15 +184,28 @@ function rateLimitedKill(): ReturnType<typeof parseKernelRecord> {
   return parseKernelRecord(line);
 }
 
+const COVERING_DB = {
+  ...DEFAULT_CONFIG,
+  memcgOom: { kind: "prefixes", prefixes: ["/db"] },
+} as const;
+
+/** A complete reading of one covered counter. */
+function coveredReading(
+  cgroup: string,
+  value: number,
+): Extract<Observation, { kind: "covered-oom-kills" }> {
+  return {
+    kind: "covered-oom-kills",
+    counters: counters([cgroup, value]),
+    complete: true,
+  };
+}
+
 Deno.test("under memcg_oom prefixes, a kill the log could not place is a signal when a covered cgroup's counter counted it", () => {
   const record = rateLimitedKill();
   assert.ok(record !== null);
-  const config = {
-    ...DEFAULT_CONFIG,
-    memcgOom: { kind: "prefixes", prefixes: ["/db"] },
-  } as const;
   for (const [risen, signals] of [["/db/worker", 1], [null, 0]] as const) {
-    const detector = new Detector(config, 10);
+    const detector = new Detector(COVERING_DB, 10);
     const before: [string, number][] = [["/db", 3], ["/db/worker", 0]];
     detector.observe(
       {
@@ -237,16 +250,8 @@ Deno.test("under memcg_oom prefixes, a kill the log could not place is a signal 
 });
 
 Deno.test("a kill the log placed in a covered cgroup is one signal, not two; a reload starts the counters over", () => {
-  const config = {
-    ...DEFAULT_CONFIG,
-    memcgOom: { kind: "prefixes", prefixes: ["/db"] },
-  } as const;
-  const detector = new Detector(config, 0);
-  const reading = (value: number) => ({
-    kind: "covered-oom-kills" as const,
-    counters: counters(["/db", value]),
-    complete: true,
-  });
+  const detector = new Detector(COVERING_DB, 0);
+  const reading = (value: number) => coveredReading("/db", value);
   detector.observe(reading(0), 0, true);
   const placed = detector.kill({
     scope: "memcg",
@@ -261,7 +266,7 @@ Deno.test("a kill the log placed in a covered cgroup is one signal, not two; a r
   assert.deepEqual(detector.observe(reading(2), 20, true).signals, []);
   // Newly covered cgroups' counts so far are not kills to judge.
   detector.configure({
-    ...config,
+    ...COVERING_DB,
     memcgOom: { kind: "prefixes", prefixes: ["/db", "/web"] },
   });
   const widened = {
@@ -274,16 +279,8 @@ Deno.test("a kill the log placed in a covered cgroup is one signal, not two; a r
 });
 
 Deno.test("a covered counter's cgroup is named escaped in the signal: a delegated subtree's names are anyone's", () => {
-  const config = {
-    ...DEFAULT_CONFIG,
-    memcgOom: { kind: "prefixes", prefixes: ["/db"] },
-  } as const;
-  const detector = new Detector(config, 0);
-  const reading = (value: number) => ({
-    kind: "covered-oom-kills" as const,
-    counters: counters(["/db/\x1b[2Jx\ny", value]),
-    complete: true,
-  });
+  const detector = new Detector(COVERING_DB, 0);
+  const reading = (value: number) => coveredReading("/db/\x1b[2Jx\ny", value);
   detector.observe(reading(0), 0, true);
   const [signal] = detector.observe(reading(1), 10, true).signals;
   assert.equal(signal.kind, "memcg-oom");

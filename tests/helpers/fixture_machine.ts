@@ -165,11 +165,6 @@ export interface InProcessDaemon {
 }
 
 /**
- * Runs the daemon on `fixture` with `overrides` (status and flag in the
- * fixture's dir), hands it to `body`, then stops it and waits for the loop to
- * end, however `body` ends.
- */
-/**
  * Runs `body` while a command started by the exec hook's own runner is
  * running, so an in-process daemon woken by the tracepoint waits on a
  * worker thread and the test's timers run; waits for the command's end.
@@ -205,6 +200,11 @@ export async function whileLoopFree(body: () => Promise<void>): Promise<void> {
   }
 }
 
+/**
+ * Runs the daemon on `fixture` with `overrides` (status and flag in the
+ * fixture's dir), hands it to `body`, then stops it and waits for the loop to
+ * end, however `body` ends.
+ */
 export async function withDaemon(
   fixture: FixtureMachine,
   overrides: Partial<Config>,

@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import type { CoveredCounter } from "../../src/core/kill_ledger.ts";
+import type { Observation } from "../../src/core/detector.ts";
 import { Problems } from "../../src/core/problems.ts";
 import { Logger, ProblemLog } from "../../src/shell/log.ts";
 import { CounterSource } from "../../src/shell/sources/counter_source.ts";
@@ -23,6 +23,15 @@ const wake = (): Wake => ({
   sampleDue: true,
   memoryWanted: false,
 });
+
+/** What a periodic read of `source` says of the covered counters. */
+function coveredOf(
+  source: CounterSource,
+): Extract<Observation, { kind: "covered-oom-kills" }> {
+  const seen = source.read(wake()).find((o) => o.kind === "covered-oom-kills");
+  assert.ok(seen?.kind === "covered-oom-kills");
+  return seen;
+}
 
 function events(directory: string, oomKills: number): void {
   Deno.mkdirSync(directory, { recursive: true });
@@ -57,17 +66,7 @@ Deno.test("the counter source walks the covered subtree, skips planted symlinks,
       { memcgOom: { kind: "prefixes", prefixes: ["/db"] } },
       problems,
     );
-    const read = (): {
-      counters: readonly CoveredCounter[];
-      complete: boolean;
-    } => {
-      const seen = source.read(wake()).find((o) =>
-        o.kind === "covered-oom-kills"
-      );
-      assert.ok(seen?.kind === "covered-oom-kills");
-      return seen;
-    };
-    const first = read();
+    const first = coveredOf(source);
     assert.equal(first.complete, true);
     assert.deepEqual(
       first.counters.map(({ cgroup, value }) => [cgroup, value]).sort(),
@@ -85,14 +84,14 @@ Deno.test("the counter source walks the covered subtree, skips planted symlinks,
       ],
     }).outputSync();
     assert.equal(mkdir.code, 0, new TextDecoder().decode(mkdir.stderr));
-    const third = read();
+    const later = coveredOf(source);
     assert.equal(
-      third.complete,
+      later.complete,
       true,
       "one unreadable name leaves the rest complete",
     );
     assert.ok(
-      third.counters.some((c) => c.cgroup === "/db/\x1b[31mred"),
+      later.counters.some((c) => c.cgroup === "/db/\x1b[31mred"),
       "the escape's cgroup is read",
     );
     assert.match(
@@ -121,10 +120,7 @@ privilegedTest(
         ),
       );
       const idOf = (): string | undefined => {
-        const seen = source.read(wake()).find((o) =>
-          o.kind === "covered-oom-kills"
-        );
-        assert.ok(seen?.kind === "covered-oom-kills");
+        const seen = coveredOf(source);
         assert.equal(seen.complete, true);
         return seen.counters.find((c) => c.cgroup === cgroup.kernelName)?.id;
       };

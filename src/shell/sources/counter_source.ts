@@ -27,7 +27,12 @@ import { escapeControl } from "../../core/text.ts";
 import { parseVmstat } from "../../core/vmstat.ts";
 import type { ProblemLog } from "../log.ts";
 import { readKernelText, readVmstat } from "../procfs.ts";
-import { isNotFound, readRegularFileIdentity, statLink } from "../safe_file.ts";
+import {
+  type FileIdentity,
+  isNotFound,
+  readRegularFileIdentity,
+  statLink,
+} from "../safe_file.ts";
 import type { Observation, PollRequest, Source, Wake } from "./source.ts";
 
 /** More cgroups than this below the covered ones are not walked (v1 sums a subtree). */
@@ -199,7 +204,7 @@ export class CounterSource implements Source {
     }
     const directory = cgroupDirectory(hierarchy, cgroup);
     const file = `${directory}/${oomKillFile(hierarchy)}`;
-    let read: { dev: string; ino: bigint; text: string };
+    let read: FileIdentity;
     try {
       read = readRegularFileIdentity(file, { maxBytes: 64 * 1024 });
     } catch (error) {
